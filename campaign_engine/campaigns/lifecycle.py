@@ -1,0 +1,122 @@
+"""Campaign state changes, each recorded with who or what caused it and why.
+
+Operators ask "why did my campaign stop?": every move writes a ``campaign_events`` row,
+and the campaign keeps the latest reason in ``state_reason``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.states import (
+    CONTACT_FINAL,
+    CONTACT_WAITING,
+    CampaignState,
+    ContactState,
+    campaign_can_move,
+)
+from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
+
+CIRCUIT_BREAKER = "circuit-breaker"
+SCHEDULER = "scheduler"
+
+
+class TransitionError(Exception):
+    """The requested move is not allowed from the campaign's current state."""
+
+
+async def transition(
+    session: AsyncSession,
+    campaign_id: str,
+    target: CampaignState,
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> Campaign:
+    """Move a campaign to ``target`` (only forward moves the state machine allows)."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} not found")
+    current = CampaignState(campaign.state)
+    if current == target:
+        return campaign
+    if not campaign_can_move(current, target):
+        raise TransitionError(
+            f"campaign {campaign_id} is {current.value}; cannot go {target.value}"
+        )
+    now = utcnow()
+    campaign.state = target.value
+    campaign.state_reason = reason
+    if target is CampaignState.RUNNING and campaign.started_at is None:
+        campaign.started_at = now
+    if target in (CampaignState.COMPLETED, CampaignState.CANCELED):
+        campaign.finished_at = now
+    session.add(
+        CampaignEvent(
+            campaign_id=campaign_id,
+            from_state=current.value,
+            to_state=target.value,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return campaign
+
+
+async def pause_for_error(session: AsyncSession, campaign_id: str, error: str) -> None:
+    """The circuit breaker: an error that would fail every contact pauses the campaign."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None or campaign.state != CampaignState.RUNNING.value:
+        return
+    await transition(
+        session, campaign_id, CampaignState.PAUSED, actor=CIRCUIT_BREAKER, reason=error
+    )
+
+
+async def open_contacts(session: AsyncSession, campaign_id: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(
+                Contact.campaign_id == campaign_id,
+                Contact.state.not_in([state.value for state in CONTACT_FINAL]),
+            )
+        )
+        or 0
+    )
+
+
+async def complete_finished(session: AsyncSession) -> list[str]:
+    """Complete every running campaign whose contacts are all final; their ids."""
+    running = (
+        await session.scalars(
+            select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value)
+        )
+    ).all()
+    done = []
+    for campaign_id in running:
+        if await open_contacts(session, campaign_id) == 0:
+            await transition(
+                session,
+                campaign_id,
+                CampaignState.COMPLETED,
+                actor=SCHEDULER,
+                reason="all contacts final",
+            )
+            done.append(campaign_id)
+    return done
+
+
+async def cancel_open_contacts(session: AsyncSession, campaign_id: str) -> int:
+    """Cancel every contact that is not final and not in a call right now."""
+    waiting = [state.value for state in CONTACT_WAITING] + [ContactState.QUEUED.value]
+    result = await session.execute(
+        update(Contact)
+        .where(Contact.campaign_id == campaign_id, Contact.state.in_(waiting))
+        .values(state=ContactState.CANCELED.value, next_attempt_at=None, queued_at=None)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -1,0 +1,184 @@
+"""Operator actions on campaigns: create, start (after checking Vocobase), pause, status.
+
+Starting checks, once, what would otherwise fail every call: the provider is allowed and
+configured for the partner, and the agent exists. What the agent declares (its variables,
+its maximum call duration) is stored with the campaign, so workers need not ask again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.lifecycle import cancel_open_contacts, transition
+from campaign_engine.campaigns.retry_policy import RetryPolicy
+from campaign_engine.campaigns.states import CONTACT_FINAL, CampaignState
+from campaign_engine.config import PROVIDERS
+from campaign_engine.db.models import CallAttempt, Campaign, Contact
+from campaign_engine.vocobase.client import VocobaseClient
+
+OPERATOR = "operator"
+
+
+class CampaignError(Exception):
+    """An operator request that cannot be done; the message says why."""
+
+
+def _check_uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CampaignError(f"{what} must be a UUID, got {value!r}") from None
+
+
+async def create_campaign(
+    session: AsyncSession,
+    *,
+    name: str,
+    agent_id: str,
+    provider: str = "mcube",
+    connection_id: str | None = None,
+    max_concurrent: int | None = None,
+    calls_per_minute: int | None = None,
+    default_region: str | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Campaign:
+    if not name.strip():
+        raise CampaignError("campaign name must not be empty")
+    if provider.lower() not in PROVIDERS:
+        raise CampaignError(
+            f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}"
+        )
+    for value, what in ((max_concurrent, "max concurrent"), (calls_per_minute, "calls per minute")):
+        if value is not None and value <= 0:
+            raise CampaignError(f"{what} must be a positive number, got {value}")
+    if default_region is not None and (len(default_region) != 2 or not default_region.isalpha()):
+        raise CampaignError(f"default region must be a two-letter code, got {default_region!r}")
+    campaign = Campaign(
+        name=name.strip(),
+        agent_id=_check_uuid(agent_id, "agent id"),
+        provider=provider.lower(),
+        connection_id=_check_uuid(connection_id, "connection id") if connection_id else None,
+        max_concurrent=max_concurrent,
+        calls_per_minute=calls_per_minute,
+        default_region=default_region.upper() if default_region else None,
+        retry_policy=(retry_policy or RetryPolicy()).model_dump(mode="json"),
+        state=CampaignState.DRAFT.value,
+    )
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def get_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"campaign {campaign_id} not found")
+    return campaign
+
+
+async def check_with_vocobase(campaign: Campaign, client: VocobaseClient) -> None:
+    """Learn the agent's contract and refuse to start what Vocobase would refuse."""
+    config = await client.get_config()
+    if not config.allows(campaign.provider):
+        allowed = ", ".join(config.allowed_telephony_providers) or "none"
+        raise CampaignError(
+            f"provider {campaign.provider!r} is not allowed for this partner (allowed: {allowed})"
+        )
+    if not config.is_configured(campaign.provider):
+        raise CampaignError(f"provider {campaign.provider!r} is allowed but not configured")
+    agent = await client.get_agent(campaign.agent_id)
+    campaign.agent_variables = list(agent.variables)
+    campaign.max_call_seconds = agent.max_call_duration_secs
+
+
+async def start_campaign(
+    session: AsyncSession,
+    campaign_id: str,
+    client: VocobaseClient | None,
+    *,
+    actor: str = OPERATOR,
+) -> Campaign:
+    """Check with Vocobase (when a client is given) and set the campaign running."""
+    campaign = await get_campaign(session, campaign_id)
+    if campaign.state not in (CampaignState.DRAFT.value, CampaignState.SCHEDULED.value):
+        raise CampaignError(f"campaign {campaign_id} is {campaign.state}; only a draft starts")
+    total = await session.scalar(
+        select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign_id)
+    )
+    if not total:
+        raise CampaignError(f"campaign {campaign_id} has no contacts; import some first")
+    if client is not None:
+        await check_with_vocobase(campaign, client)
+    return await transition(
+        session, campaign_id, CampaignState.RUNNING, actor=actor, reason="started"
+    )
+
+
+async def pause_campaign(session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR) -> None:
+    await transition(session, campaign_id, CampaignState.PAUSED, actor=actor, reason="paused")
+
+
+async def resume_campaign(
+    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR
+) -> None:
+    await transition(session, campaign_id, CampaignState.RUNNING, actor=actor, reason="resumed")
+
+
+async def cancel_campaign(session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR) -> int:
+    """Cancel the campaign and every contact not already final or in a call."""
+    await transition(session, campaign_id, CampaignState.CANCELED, actor=actor, reason="canceled")
+    return await cancel_open_contacts(session, campaign_id)
+
+
+async def campaign_status(session: AsyncSession, campaign_id: str) -> dict[str, Any]:
+    """One JSON-able picture of a campaign's progress."""
+    campaign = await get_campaign(session, campaign_id)
+    by_state = dict(
+        (
+            await session.execute(
+                select(Contact.state, func.count())
+                .where(Contact.campaign_id == campaign_id)
+                .group_by(Contact.state)
+            )
+        ).all()
+    )
+    by_outcome = dict(
+        (
+            await session.execute(
+                select(CallAttempt.outcome, func.count())
+                .where(CallAttempt.campaign_id == campaign_id, CallAttempt.outcome.is_not(None))
+                .group_by(CallAttempt.outcome)
+            )
+        ).all()
+    )
+    attempts_by_state = dict(
+        (
+            await session.execute(
+                select(CallAttempt.state, func.count())
+                .where(CallAttempt.campaign_id == campaign_id)
+                .group_by(CallAttempt.state)
+            )
+        ).all()
+    )
+    final = sum(count for state, count in by_state.items() if state in CONTACT_FINAL)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "state": campaign.state,
+        "state_reason": campaign.state_reason,
+        "agent_id": campaign.agent_id,
+        "provider": campaign.provider,
+        "contacts": {"total": sum(by_state.values()), "final": final, "by_state": by_state},
+        "attempts": {
+            "total": sum(attempts_by_state.values()),
+            "by_state": attempts_by_state,
+            "by_outcome": by_outcome,
+        },
+        "created_at": campaign.created_at.isoformat(),
+        "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
+    }

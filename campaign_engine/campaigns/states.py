@@ -1,0 +1,117 @@
+"""The states of campaigns, contacts and call attempts, and the moves allowed between them.
+
+Everything here is plain data and functions: the I/O layers ask these before they write, so
+the rules live in one place and are tested without a database.
+
+A contact's life::
+
+    pending ─▶ queued ─▶ dialing ─▶ calling ─▶ completed | exhausted | failed
+       ▲          │          │          │
+       └──────────┴──────────┴──────────┘   (handed back, or a retry: state "retrying")
+
+An attempt's life::
+
+    dialing ─▶ started ─▶ ended            (the normal path)
+       │          └────▶ expired           (no outcome by the deadline)
+       ├──▶ unknown ─▶ ended | expired | lost   (the start request's fate was unknown)
+       ├──▶ not_sent                       (certainly never reached Vocobase; costs nothing)
+       └──▶ ended                          (Vocobase refused this number: 400)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+CAMPAIGN_TERMINAL = frozenset({CampaignState.COMPLETED, CampaignState.CANCELED})
+
+CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.DRAFT: frozenset(
+        {CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.CANCELED}
+    ),
+    CampaignState.SCHEDULED: frozenset(
+        {CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.CANCELED}
+    ),
+    CampaignState.RUNNING: frozenset(
+        {CampaignState.PAUSED, CampaignState.COMPLETED, CampaignState.CANCELED}
+    ),
+    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.CANCELED}),
+    CampaignState.COMPLETED: frozenset(),
+    CampaignState.CANCELED: frozenset(),
+}
+
+
+class ContactState(StrEnum):
+    PENDING = "pending"  # waiting for its first dial at next_attempt_at
+    RETRYING = "retrying"  # waiting for a retry at next_attempt_at
+    QUEUED = "queued"  # a dial job for it is in Redis
+    DIALING = "dialing"  # an attempt is claimed; the start request is in flight or unknown
+    CALLING = "calling"  # Vocobase accepted the call; waiting for its outcome
+    COMPLETED = "completed"  # a conversation completed
+    EXHAUSTED = "exhausted"  # not reached, and the retry policy allows no more attempts
+    FAILED = "failed"  # a permanent error about this contact (e.g. Vocobase refused the number)
+    CANCELED = "canceled"  # the campaign was canceled before the contact was done
+
+
+CONTACT_WAITING = frozenset({ContactState.PENDING, ContactState.RETRYING})
+CONTACT_ACTIVE = frozenset({ContactState.QUEUED, ContactState.DIALING, ContactState.CALLING})
+CONTACT_FINAL = frozenset(
+    {ContactState.COMPLETED, ContactState.EXHAUSTED, ContactState.FAILED, ContactState.CANCELED}
+)
+
+
+class AttemptState(StrEnum):
+    DIALING = "dialing"  # claimed and committed; the start request may be in flight
+    STARTED = "started"  # Vocobase returned call_id/session_id
+    UNKNOWN = "unknown"  # the start request's fate is unknown; the reconciler decides
+    ENDED = "ended"  # an outcome is known (see the attempt's outcome)
+    NOT_SENT = "not_sent"  # certainly never reached Vocobase; does not count as an attempt
+    EXPIRED = "expired"  # no outcome could be learned before the deadline
+    LOST = "lost"  # an unknown start that Vocobase has no record of: it never dialed
+
+
+ATTEMPT_OPEN = frozenset({AttemptState.DIALING, AttemptState.STARTED, AttemptState.UNKNOWN})
+ATTEMPT_FINAL = frozenset(
+    {AttemptState.ENDED, AttemptState.NOT_SENT, AttemptState.EXPIRED, AttemptState.LOST}
+)
+
+ATTEMPT_MOVES: dict[AttemptState, frozenset[AttemptState]] = {
+    AttemptState.DIALING: frozenset(
+        {
+            AttemptState.STARTED,
+            AttemptState.UNKNOWN,
+            AttemptState.ENDED,
+            AttemptState.NOT_SENT,
+        }
+    ),
+    AttemptState.STARTED: frozenset({AttemptState.ENDED, AttemptState.EXPIRED}),
+    AttemptState.UNKNOWN: frozenset(
+        {AttemptState.STARTED, AttemptState.ENDED, AttemptState.EXPIRED, AttemptState.LOST}
+    ),
+    AttemptState.ENDED: frozenset(),
+    AttemptState.NOT_SENT: frozenset(),
+    AttemptState.EXPIRED: frozenset(),
+    AttemptState.LOST: frozenset(),
+}
+
+
+def attempt_can_move(current: AttemptState, target: AttemptState) -> bool:
+    """True when ``current -> target`` moves forward; final states never move again.
+
+    A webhook that arrives before the start response moves ``dialing`` straight to
+    ``ended``; a late start response must then leave the attempt ended.
+    """
+    return target in ATTEMPT_MOVES[current]
+
+
+def campaign_can_move(current: CampaignState, target: CampaignState) -> bool:
+    return target in CAMPAIGN_MOVES[current]

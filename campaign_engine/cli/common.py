@@ -1,0 +1,98 @@
+"""What every command shares: loading settings, running async code, clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.lifecycle import TransitionError
+from campaign_engine.campaigns.service import CampaignError
+from campaign_engine.config import ConfigError, Settings, load_settings
+from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.vocobase.errors import VocobaseError
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True)
+
+# Errors an operator can act on: shown as one clear line, exit status 1.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    CampaignError,
+    TransitionError,
+    VocobaseError,
+    LookupError,
+    ValueError,
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """The settings for this invocation (``--config`` on the main command)."""
+    obj = ctx.find_root().obj or {}
+    cached = obj.get("settings")
+    if isinstance(cached, Settings):
+        return cached
+    path: Path | None = obj.get("config_path")
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    obj["settings"] = settings
+    ctx.find_root().obj = obj
+    return settings
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run async command code; expected errors become one line on stderr, not a traceback."""
+    try:
+        return asyncio.run(_call(coro_fn))
+    except EXPECTED_ERRORS as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+async def _call(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    return await coro_fn()
+
+
+@asynccontextmanager
+async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that commits when the block succeeds."""
+    engine = create_engine(settings.database.url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("arq").setLevel(logging.WARNING)
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

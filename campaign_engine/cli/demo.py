@@ -1,0 +1,23 @@
+"""``campaign-engine demo``: run a whole campaign against the simulator, start to finish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from campaign_engine.cli.common import console, run, settings_from
+from campaign_engine.demo import DemoOptions, run_demo
+
+
+def demo(
+    ctx: typer.Context,
+    contacts: int = typer.Option(200, min=1, max=100_000, help="How many contacts to call."),
+    workdir: Path = typer.Option(Path(".demo"), help="Where the demo keeps its files."),
+) -> None:
+    """Run the whole path (import, schedule, dial, webhooks, outcomes) on embedded defaults."""
+    settings = settings_from(ctx)
+    completed = run(
+        lambda: run_demo(settings, DemoOptions(contacts=contacts, workdir=workdir), console)
+    )
+    raise typer.Exit(0 if completed else 1)

@@ -1,0 +1,232 @@
+"""One settings object for the whole engine, read from a TOML file and the environment.
+
+Where the file comes from: ``--config PATH``, else env ``CAMPAIGN_ENGINE_CONFIG``, else
+``./campaign-engine.toml`` when present, else the built-in defaults. The environment wins
+over the file: ``VOCOBASE_API_KEY`` and ``VOCOBASE_WEBHOOK_SECRET`` set the two secrets, and
+any key can be set as ``CAMPAIGN_ENGINE_<SECTION>__<KEY>`` (e.g.
+``CAMPAIGN_ENGINE_DATABASE__URL``). Secrets are ``SecretStr`` so they never show in logs or
+``repr()``. A bad file is refused with an error that names the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "CAMPAIGN_ENGINE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("campaign-engine.toml")
+SECRET_ENV = {"api_key": "VOCOBASE_API_KEY", "webhook_secret": "VOCOBASE_WEBHOOK_SECRET"}
+PROVIDERS = ("mcube", "twilio", "exotel", "plivo", "vobiz", "sip", "voicelink")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which file, key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///./campaign-engine.db"
+    echo: bool = False
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key the engine writes starts with this, so several engines (or test runs) can
+    # share one Redis without seeing each other's queues and limits.
+    prefix: str = "ce"
+
+
+class VocobaseSettings(_Section):
+    base_url: str = "https://api.vocobase.com/api/v2"
+    api_key: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
+    # Older secrets still accepted on incoming webhooks while a secret is being rotated.
+    previous_webhook_secrets: list[SecretStr] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    def webhook_secrets(self) -> list[str]:
+        found = [self.webhook_secret, *self.previous_webhook_secrets]
+        return [s.get_secret_value() for s in found if s.get_secret_value()]
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # The address Vocobase reaches the webhook receiver at (configured on Vocobase's side).
+    public_url: str = "http://127.0.0.1:8000"
+    webhook_tolerance_seconds: float = Field(default=300.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+
+class VocobaseLimits(_Section):
+    calls_per_minute: int = Field(default=10, gt=0)
+    general_per_minute: int = Field(default=60, gt=0)
+    concurrency: int | Literal["auto"] = "auto"
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError('must be a positive number or "auto"')
+        return value
+
+
+class ProviderLimits(_Section):
+    calls_per_second: float = Field(default=1.0, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+
+
+def _default_providers() -> dict[str, ProviderLimits]:
+    """The providers' published limits (see the API notes); Vobiz/MCube/SIP publish none."""
+    return {
+        "twilio": ProviderLimits(calls_per_second=1.0),
+        "plivo": ProviderLimits(calls_per_second=2.0),
+        "exotel": ProviderLimits(calls_per_second=200 / 60),
+        "mcube": ProviderLimits(calls_per_second=10.0),
+        "vobiz": ProviderLimits(calls_per_second=10.0),
+        "sip": ProviderLimits(calls_per_second=10.0),
+        "voicelink": ProviderLimits(calls_per_second=10.0),
+    }
+
+
+class LimitSettings(_Section):
+    vocobase: VocobaseLimits = Field(default_factory=VocobaseLimits)
+    providers: dict[str, ProviderLimits] = Field(default_factory=_default_providers)
+    # Back off this long after a 429 when Vocobase sends no Retry-After.
+    cooldown_seconds: float = Field(default=5.0, ge=0)
+    # A concurrency slot whose call never reports an end expires after the agent's maximum
+    # call duration plus this margin, so a lost webhook can never leak a slot for good.
+    slot_margin_seconds: float = Field(default=120.0, ge=0)
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: dict[str, ProviderLimits]) -> dict[str, ProviderLimits]:
+        merged = _default_providers()
+        for name, limits in value.items():
+            if name.lower() not in PROVIDERS:
+                raise ValueError(f"unknown provider {name!r}; expected one of {PROVIDERS}")
+            merged[name.lower()] = limits
+        return merged
+
+
+class DialerSettings(_Section):
+    max_jobs: int = Field(default=50, gt=0)
+    # How long a job waits in-process for a free slot before handing the contact back.
+    max_wait_seconds: float = Field(default=30.0, gt=0)
+    # Variable carrying the engine's attempt id to the agent, when the agent declares it:
+    # it lets a webhook that beats the start response find its attempt.
+    correlation_variable: str = "ce_attempt_id"
+
+
+class SchedulerSettings(_Section):
+    tick_seconds: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=500, gt=0)
+    # A contact queued this long without being claimed is enqueued again (Redis lost it).
+    requeue_after_seconds: float = Field(default=60.0, gt=0)
+    # Poll for an attempt's outcome this long after its call should have ended.
+    reconcile_after_seconds: float = Field(default=120.0, ge=0)
+    # An ambiguous start not found in GET /calls after this long frees the contact.
+    unknown_grace_seconds: float = Field(default=300.0, ge=0)
+    # Share of the /calls/* request budget the reconciler may use, so it never starves dialing.
+    reconcile_budget_share: float = Field(default=0.2, gt=0, le=1)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Loaded by :func:`load_settings`; see ``config.example.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPAIGN_ENGINE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    vocobase: VocobaseSettings = Field(default_factory=VocobaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    dialer: DialerSettings = Field(default_factory=DialerSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init kwargs; the environment must win over them.
+        return (env_settings, init_settings)
+
+
+def resolve_config_path(path: Path | None) -> Path | None:
+    """Which file to read: the argument, the env variable, or ./campaign-engine.toml."""
+    if path is not None:
+        return path
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _apply_secret_env(data: dict[str, Any]) -> None:
+    for key, env_name in SECRET_ENV.items():
+        value = os.environ.get(env_name)
+        if value:
+            data.setdefault("vocobase", {})[key] = value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the settings from the file (see :func:`resolve_config_path`) and the environment."""
+    resolved = resolve_config_path(path)
+    data: dict[str, Any] = _read_toml(resolved) if resolved is not None else {}
+    _apply_secret_env(data)
+    source = str(resolved) if resolved is not None else "built-in defaults"
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with some keys replaced, validated again (demo and tests).
+
+    Re-validation goes around the environment sources on purpose: what the caller sets here
+    is final.
+    """
+    data = settings.model_dump()
+    for section, values in sections.items():
+        data[section] = {**data[section], **values}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "overrides")) from None

@@ -1,0 +1,300 @@
+"""Reading the CSV files operators actually upload, one record at a time.
+
+Files come from CRMs, spreadsheets and address books: any of several encodings, with or without
+a byte-order mark, separated by commas, semicolons, tabs or pipes, with quoted multi-line notes,
+stray blank lines and trailing empty columns. Everything about the file's bytes is settled here,
+so the layers above only ever see a header and rows of ``str`` of the header's width.
+
+A file of a million rows must stream in flat memory: only a sample of the first
+``SAMPLE_BYTES`` is read up front (to choose the encoding and delimiter), then the file is
+decoded incrementally. One undecodable record is reported, not fatal: an export that is 99.9%
+valid UTF-8 still imports, and the operator gets the few bad rows back.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, NamedTuple, Self
+
+from campaign_engine.contacts.reasons import RejectReason
+
+SAMPLE_BYTES = 64 * 1024
+SNIFF_CHARS = 1024
+DELIMITERS = ",;\t|"
+
+# Like "surrogateescape" (undecodable byte b becomes U+DC00+b) but for every byte value:
+# surrogateescape refuses bytes below 0x80, which a broken UTF-16 file does produce. Lone
+# surrogates never come out of a successful decode, so finding one in a record means exactly
+# "this record had bytes the encoding could not decode", and which bytes they were.
+_ERRORS = "campaign_engine.contacts.escape"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), exc.end
+
+
+codecs.register_error(_ERRORS, _escape_undecodable)
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (no header, unknown encoding, unclosed quote)."""
+
+
+class Record(NamedTuple):
+    """One record, ``fields`` padded or trimmed to the header's width.
+
+    ``problem`` is set when the record must be rejected for reasons only the reader can see;
+    its ``fields`` are then still filled (undecodable bytes shown as U+FFFD) so the record can
+    be written back out for the operator to fix.
+    """
+
+    line: int
+    fields: list[str]
+    problem: RejectReason | None = None
+    detail: str = ""
+
+
+class CsvSource:
+    """An open CSV file: ``header`` is read eagerly, records are read as they are iterated.
+
+    Iterate once; open the file again for a second pass. Use as a context manager, or call
+    ``close``.
+    """
+
+    def __init__(self, path: Path, raw: BinaryIO, *, encoding: str, delimiter: str) -> None:
+        """Takes ownership of ``raw``, positioned at the start of the file."""
+        self.path = path
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self._raw = raw
+        self._stream = io.TextIOWrapper(raw, encoding=encoding, errors=_ERRORS, newline="")
+        self._reader = csv.reader(self._stream, delimiter=delimiter)
+        self.header, self.header_line = self._read_header()
+
+    def _read_header(self) -> tuple[list[str], int]:
+        try:
+            for fields in self._reader:
+                names = [name.strip() for name in fields]
+                if any(names):
+                    break
+            else:
+                raise CsvFormatError(f"{self.path}: the file is empty (no header row)")
+        except csv.Error as exc:
+            raise CsvFormatError(f"{self.path}: cannot read the header row: {exc}") from exc
+        names[0] = names[0].lstrip("\ufeff").strip()  # a BOM the declared encoding kept
+        while not names[-1]:
+            names.pop()
+        line = self._reader.line_num
+        if any(_SURROGATE.search(name) for name in names):
+            raise CsvFormatError(
+                f"{self.path}: the header row (line {line}) is not valid "
+                f"{_display(self.encoding)}; pass the file's encoding explicitly"
+            )
+        return names, line
+
+    def __iter__(self) -> Iterator[Record]:
+        reader = self._reader
+        width = len(self.header)
+        start = reader.line_num + 1
+        try:
+            for fields in reader:
+                line, start = start, reader.line_num + 1
+                joined = "".join(fields)
+                if not joined or joined.isspace():
+                    continue  # blank line, or a spreadsheet's row of empty cells
+                if not joined.isascii() and _SURROGATE.search(joined):
+                    yield self._undecodable(line, fields, width)
+                    continue
+                count = len(fields)
+                if count == width:
+                    yield Record(line, fields)
+                elif count < width:
+                    fields.extend([""] * (width - count))
+                    yield Record(line, fields)
+                elif any(value.strip() for value in fields[width:]):
+                    extra = [value for value in fields[width:] if value.strip()]
+                    yield Record(
+                        line,
+                        fields[:width],
+                        RejectReason.TOO_MANY_COLUMNS,
+                        f"{count} values for {width} header columns; extra values: "
+                        + ", ".join(repr(value) for value in extra[:5]),
+                    )
+                else:
+                    del fields[width:]
+                    yield Record(line, fields)
+        except csv.Error as exc:
+            raise CsvFormatError(
+                f"{self.path}: line {start}: {exc} (is a quote left open?); "
+                "nothing after this line was read"
+            ) from exc
+
+    def _undecodable(self, line: int, fields: list[str], width: int) -> Record:
+        column = next(i for i, value in enumerate(fields) if _SURROGATE.search(value))
+        bad = bytes(ord(char) - 0xDC00 for char in fields[column] if 0xDC00 <= ord(char) <= 0xDCFF)
+        name = self.header[column] if column < width else f"#{column + 1} (beyond the header)"
+        clean = [_SURROGATE.sub("\ufffd", value) for value in fields[:width]]
+        clean.extend([""] * (width - len(clean)))
+        return Record(
+            line,
+            clean,
+            RejectReason.BAD_ENCODING,
+            f"column {name!r} has bytes {bad!r} that are not valid {_display(self.encoding)}; "
+            "if the whole file is in another encoding, import it again with that encoding",
+        )
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file reading has got, for progress (ahead by a read buffer)."""
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _display(encoding: str) -> str:
+    return encoding.removesuffix("-sig")
+
+
+def open_csv(
+    path: str | Path, *, encoding: str | None = None, delimiter: str | None = None
+) -> CsvSource:
+    """Open ``path``, detecting the encoding and delimiter unless they are given.
+
+    Raises CsvFormatError if the file has no header row or an override is not usable.
+    """
+    path = Path(path)
+    if delimiter is not None and len(delimiter) != 1:
+        raise CsvFormatError(f"the delimiter must be one character, not {delimiter!r}")
+    raw = path.open("rb")
+    try:
+        sample = raw.read(SAMPLE_BYTES)
+        complete = len(sample) < SAMPLE_BYTES
+        chosen = _resolve_encoding(sample, encoding, complete)
+        if delimiter is None:
+            delimiter = sniff_delimiter(_sample_text(sample, chosen, complete))
+        raw.seek(0)
+        return CsvSource(path, raw, encoding=chosen, delimiter=delimiter)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def detect_encoding(sample: bytes, *, complete: bool) -> str:
+    """Choose a codec from the first bytes; ``complete`` when the sample is the whole file.
+
+    A byte-order mark decides. Otherwise a sample that decodes as UTF-8 is UTF-8 (legacy
+    8-bit text almost never does), else the file is taken as Windows-1252, which is what
+    Excel and older CRMs write in Western locales and which also reads Latin-1 text; except
+    that a sample that is mostly valid UTF-8 stays UTF-8 (see below).
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    bom_less_utf16 = _utf16_without_bom(sample)
+    if bom_less_utf16:
+        return bom_less_utf16
+    # An incremental decoder does not fail on a character cut off at the sample's end.
+    text = codecs.getincrementaldecoder("utf-8")(_ERRORS).decode(sample, final=complete)
+    if text.isascii():
+        return "utf-8"
+    undecodable = len(_SURROGATE.findall(text))
+    if not undecodable:
+        return "utf-8"
+    # Legacy 8-bit text (é as a lone 0xE9) almost never forms valid multi-byte sequences, so
+    # a sample with more valid non-ASCII characters than bad bytes is UTF-8 with a few
+    # corrupt records: those get rejected, instead of every accented name turning to mojibake.
+    decoded = sum(1 for char in text if ord(char) > 0x7F) - undecodable
+    return "utf-8" if decoded > undecodable else "cp1252"
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """Mostly-ASCII UTF-16 has a NUL in every other byte, which no 8-bit text file has."""
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd > half * 0.3 and even < half * 0.05:
+        return "utf-16-le"
+    if even > half * 0.3 and odd < half * 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _resolve_encoding(sample: bytes, encoding: str | None, complete: bool) -> str:
+    if encoding is None:
+        return detect_encoding(sample, complete=complete)
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as exc:
+        raise CsvFormatError(f"unknown encoding {encoding!r}") from exc
+    if name == "utf-8" and sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    return name
+
+
+def _sample_text(sample: bytes, encoding: str, complete: bool) -> str:
+    """The first whole lines of the sample, at least one and about ``SNIFF_CHARS`` long."""
+    text = sample.decode(encoding, errors=_ERRORS)
+    lines = text.splitlines(keepends=True)
+    if not complete and len(lines) > 1:
+        lines.pop()  # probably cut short by the sample's end
+    chosen: list[str] = []
+    size = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        chosen.append(line)
+        size += len(line)
+        if size >= SNIFF_CHARS:
+            break
+    return "".join(chosen)
+
+
+def sniff_delimiter(sample: str) -> str:
+    """Pick the delimiter of ``sample`` (whole lines) among ``DELIMITERS``; comma if unsure.
+
+    csv.Sniffer judges consistency across lines and understands quoting, but it can fail or
+    pick a character that does not even split the header; then the delimiter that splits the
+    header line into the most columns wins. A one-column file (just phone numbers) has none,
+    and any choice reads it the same.
+    """
+    if not sample.strip():
+        return ","
+    first_line = sample.splitlines()[0]
+    counts = {
+        candidate: len(next(csv.reader([first_line], delimiter=candidate), []))
+        for candidate in DELIMITERS
+    }
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in counts and counts[sniffed] > 1:
+        return sniffed
+    best = max(DELIMITERS, key=lambda candidate: counts[candidate])  # first wins a tie
+    return best if counts[best] > 1 else ","

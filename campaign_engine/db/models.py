@@ -1,0 +1,223 @@
+"""The tables: the database is the source of truth; Redis only moves work.
+
+Every attempt to call someone is a row, claimed (committed) before its HTTP request is sent,
+so a crash, a lost Redis or a duplicated job can be reconciled from here. The schema itself
+comes only from the alembic migrations in ``migrations/``; these classes must match them
+(a test compares the two).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from campaign_engine.campaigns.states import AttemptState, CampaignState, ContactState
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone; we always store UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-numbers a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(20))
+    connection_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=CampaignState.DRAFT.value)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    default_region: Mapped[str | None] = mapped_column(String(2))
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    calls_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # The agent's max call duration, learned at start: bounds how long a slot may be held.
+    max_call_seconds: Mapped[int] = mapped_column(Integer, default=600)
+    # Variable names the agent declares (GET /agent), learned at start; null = not checked.
+    agent_variables: Mapped[list[Any] | None] = mapped_column(JSON)
+    retry_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_campaigns_state", "state"),)
+
+
+class CampaignEvent(Base):
+    """Every campaign state change, with who or what caused it and why."""
+
+    __tablename__ = "campaign_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_campaign_events_campaign", "campaign_id", "created_at"),)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    phone_e164: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str | None] = mapped_column(String(2))
+    timezones: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(12), default=ContactState.PENDING.value)
+    # Attempts that count: sent, or possibly sent. "Not sent" ones are given back.
+    attempts_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
+        # The scheduler's query: due contacts of one campaign, in one index range scan.
+        Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
+        Index("ix_contacts_phone", "phone_e164"),
+    )
+
+
+# Attempts that never reached anyone do not hold their number: the retry reuses it.
+_NUMBERED = text("state NOT IN ('not_sent', 'lost')")
+
+
+class CallAttempt(Base):
+    __tablename__ = "call_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), default=AttemptState.DIALING.value)
+    provider: Mapped[str] = mapped_column(String(20))
+    to_number: Mapped[str] = mapped_column(String(16))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    call_status: Mapped[str | None] = mapped_column(String(16))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    answered_by: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    credits_used: Mapped[float | None] = mapped_column(Float)
+    recording_url: Mapped[str | None] = mapped_column(Text)
+    extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transcript: Mapped[list[Any] | None] = mapped_column(JSON)
+    # When the call must be over at the latest (agent max duration + margin from the claim).
+    deadline_at: Mapped[datetime]
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Last time the reconciler asked Vocobase about this attempt.
+    polled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index(
+            "uq_call_attempts_contact_number",
+            "contact_id",
+            "attempt_number",
+            unique=True,
+            sqlite_where=_NUMBERED,
+            postgresql_where=_NUMBERED,
+        ),
+        Index("ix_call_attempts_contact", "contact_id"),
+        Index("ix_call_attempts_open", "state", "deadline_at"),
+        Index("ix_call_attempts_campaign", "campaign_id", "state"),
+        UniqueConstraint("call_id", name="uq_call_attempts_call_id"),
+        UniqueConstraint("session_id", name="uq_call_attempts_session_id"),
+    )
+
+
+class WebhookEvent(Base):
+    """The inbox: every accepted webhook delivery, stored before it is answered."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    # received -> applied | unmatched | ignored; invalid bodies are kept with their reason.
+    status: Mapped[str] = mapped_column(String(12), default="received")
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("call_attempts.id", ondelete="SET NULL")
+    )
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("session_id", name="uq_webhook_events_session_id"),
+        Index("ix_webhook_events_status", "status", "received_at"),
+        Index("ix_webhook_events_call_id", "call_id"),
+    )

@@ -1,0 +1,115 @@
+"""Which limits a call start must pass, as plain numbers: the limiter only executes them.
+
+Every start request passes, at once: the API key's ``/calls/*`` request rate, the partner's
+concurrent calls, the provider's calls per second and concurrent calls, and the campaign's
+pacing and concurrency. Rates become GCRA emission intervals with a burst of one (evenly
+spaced, so no window alignment can ever let two minutes' worth through); the spacing is
+widened by a small safety margin against clock skew between us and Vocobase.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from campaign_engine.config import LimitSettings
+
+SAFETY_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    name: str
+    interval_ms: int
+    burst: int = 1
+
+
+@dataclass(frozen=True)
+class SlotLimit:
+    name: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class LimitPlan:
+    rates: tuple[RateLimit, ...]
+    slots: tuple[SlotLimit, ...]
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return tuple(slot.name for slot in self.slots)
+
+
+def interval_ms(per_second: float) -> int:
+    """Milliseconds between two events at ``per_second``, widened by the safety margin."""
+    return max(1, math.ceil(1000.0 / per_second * (1 + SAFETY_MARGIN)))
+
+
+VOCOBASE_CALLS = "vocobase:calls"
+VOCOBASE_ACTIVE = "vocobase:active"
+RECONCILE = "reconcile"
+
+
+def provider_key(provider: str) -> str:
+    return f"provider:{provider.lower()}"
+
+
+def campaign_key(campaign_id: str) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def effective_concurrency(limits: LimitSettings, learned: int | None) -> int:
+    """The partner concurrency to respect: the configured number, or what the API said.
+
+    With ``"auto"`` and nothing learned yet, the documented default of 5 is assumed. A
+    configured number is a cap: the learned value can only lower it.
+    """
+    configured = limits.vocobase.concurrency
+    if configured == "auto":
+        return learned if learned is not None else 5
+    return min(configured, learned) if learned is not None else configured
+
+
+def start_plan(
+    limits: LimitSettings,
+    *,
+    provider: str,
+    campaign_id: str,
+    campaign_max_concurrent: int | None,
+    campaign_calls_per_minute: int | None,
+    vocobase_concurrency: int,
+) -> LimitPlan:
+    """Everything one ``POST /calls/start`` must pass."""
+    rates = [RateLimit(VOCOBASE_CALLS, interval_ms(limits.vocobase.calls_per_minute / 60))]
+    slots = [SlotLimit(VOCOBASE_ACTIVE, vocobase_concurrency)]
+    provider_limits = limits.providers.get(provider.lower())
+    if provider_limits is not None:
+        rates.append(
+            RateLimit(provider_key(provider), interval_ms(provider_limits.calls_per_second))
+        )
+        if provider_limits.max_concurrent is not None:
+            slots.append(SlotLimit(provider_key(provider), provider_limits.max_concurrent))
+    if campaign_calls_per_minute is not None:
+        rates.append(
+            RateLimit(campaign_key(campaign_id), interval_ms(campaign_calls_per_minute / 60))
+        )
+    if campaign_max_concurrent is not None:
+        slots.append(SlotLimit(campaign_key(campaign_id), campaign_max_concurrent))
+    return LimitPlan(tuple(rates), tuple(slots))
+
+
+def poll_plan(limits: LimitSettings, share: float) -> LimitPlan:
+    """One reconciliation request: a ``/calls/*`` token, within the reconciler's share."""
+    per_second = limits.vocobase.calls_per_minute / 60
+    return LimitPlan(
+        (
+            RateLimit(VOCOBASE_CALLS, interval_ms(per_second)),
+            RateLimit(RECONCILE, interval_ms(per_second * share)),
+        ),
+        (),
+    )
+
+
+def slot_names_for(provider: str, campaign_id: str) -> tuple[str, ...]:
+    """Every slot set a call of this provider and campaign may hold a lease in."""
+    return (VOCOBASE_ACTIVE, provider_key(provider), campaign_key(campaign_id))

@@ -1,0 +1,225 @@
+"""The scheduler: the database decides who is due; Redis only carries the jobs.
+
+Every tick it moves due contacts of running campaigns to ``queued`` (committed) and then
+enqueues one arq job per contact. Because the state is committed first, anything Redis
+loses is found again: a contact ``queued`` for too long is enqueued again (the job id is
+deterministic, so a job still there is not doubled), and when Redis comes back empty the
+concurrency leases of calls still open are rebuilt from their attempt rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from campaign_engine.campaigns.lifecycle import complete_finished
+from campaign_engine.campaigns.states import (
+    ATTEMPT_OPEN,
+    CONTACT_WAITING,
+    CampaignState,
+    ContactState,
+)
+from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
+from campaign_engine.dialer.reconciler import Reconciler
+from campaign_engine.runtime import Runtime
+from campaign_engine.vocobase.errors import VocobaseError
+from campaign_engine.webhooks.processing import sweep
+
+log = logging.getLogger(__name__)
+
+DIAL_JOB = "dial_contact"
+CONCURRENCY_REFRESH_SECONDS = 300
+WEBHOOK_SWEEP_AFTER_SECONDS = 5.0
+
+
+@dataclass
+class TickStats:
+    enqueued: int = 0
+    requeued: int = 0
+    swept: int = 0
+    completed: list[str] = field(default_factory=list)
+    rebuilt_leases: int = 0
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.reconciler = Reconciler(runtime)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Tick until :meth:`stop`; a failing tick is logged and the next one still runs."""
+        interval = self.runtime.settings.scheduler.tick_seconds
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; trying again next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+
+    async def tick(self) -> TickStats:
+        stats = TickStats()
+        stats.rebuilt_leases = await self.rebuild_if_redis_was_lost()
+        await self.learn_concurrency()
+        stats.enqueued = await self.enqueue_due()
+        stats.requeued = await self.requeue_stale()
+        stats.swept = await sweep(self.runtime, older_than_seconds=WEBHOOK_SWEEP_AFTER_SECONDS)
+        await self.reconciler.run_once()
+        async with self.runtime.sessions() as session, session.begin():
+            stats.completed = await complete_finished(session)
+        return stats
+
+    async def enqueue_due(self, now: datetime | None = None) -> int:
+        """Queue the due contacts of every running campaign, up to a bounded queue depth."""
+        now = now or utcnow()
+        batch = self.runtime.settings.scheduler.batch_size
+        waiting = [state.value for state in CONTACT_WAITING]
+        chosen: list[tuple[int, int]] = []
+        async with self.runtime.sessions() as session, session.begin():
+            running = (
+                await session.scalars(
+                    select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value)
+                )
+            ).all()
+            for campaign_id in running:
+                room = batch - await self._queued_count(campaign_id)
+                if room <= 0:
+                    continue
+                rows = (
+                    await session.execute(
+                        select(Contact.id, Contact.attempts_count)
+                        .where(
+                            Contact.campaign_id == campaign_id,
+                            Contact.state.in_(waiting),
+                            Contact.next_attempt_at <= now,
+                        )
+                        .order_by(Contact.next_attempt_at)
+                        .limit(room)
+                    )
+                ).all()
+                ids = [row.id for row in rows]
+                if not ids:
+                    continue
+                result = await session.execute(
+                    update(Contact)
+                    .where(Contact.id.in_(ids), Contact.state.in_(waiting))
+                    .values(state=ContactState.QUEUED.value, queued_at=now)
+                )
+                if getattr(result, "rowcount", 0) != len(ids):
+                    raise RuntimeError("contacts changed under the scheduler; retrying next tick")
+                chosen.extend((row.id, row.attempts_count) for row in rows)
+        await self._enqueue(chosen)
+        return len(chosen)
+
+    async def _queued_count(self, campaign_id: str) -> int:
+        async with self.runtime.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Contact)
+                    .where(
+                        Contact.campaign_id == campaign_id,
+                        Contact.state == ContactState.QUEUED.value,
+                    )
+                )
+                or 0
+            )
+
+    async def _enqueue(self, contacts: list[tuple[int, int]]) -> None:
+        keys = self.runtime.keys
+        for contact_id, attempts_count in contacts:
+            await self.runtime.redis.enqueue_job(
+                DIAL_JOB,
+                contact_id,
+                _job_id=keys.dial_job_id(contact_id, attempts_count + 1),
+                _queue_name=keys.queue,
+            )
+
+    async def requeue_stale(self, *, older_than: timedelta | None = None) -> int:
+        """Enqueue again contacts queued long ago whose job Redis may have lost."""
+        settings = self.runtime.settings.scheduler
+        cutoff = utcnow() - (older_than or timedelta(seconds=settings.requeue_after_seconds))
+        async with self.runtime.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(Contact.id, Contact.attempts_count)
+                    .where(Contact.state == ContactState.QUEUED.value, Contact.queued_at <= cutoff)
+                    .limit(settings.batch_size)
+                )
+            ).all()
+            if rows:
+                await session.execute(
+                    update(Contact)
+                    .where(Contact.id.in_([row.id for row in rows]))
+                    .values(queued_at=utcnow())
+                )
+        await self._enqueue([(row.id, row.attempts_count) for row in rows])
+        return len(rows)
+
+    async def rebuild_if_redis_was_lost(self) -> int:
+        """When Redis lost our keys: re-take the leases of open calls, re-enqueue the queue.
+
+        The sentinel key is set once everything is rebuilt; a flushed or restarted Redis
+        has no sentinel, which is how we notice.
+        """
+        sentinel = self.runtime.keys.counter("epoch")
+        if await self.runtime.redis.exists(sentinel):
+            return 0
+        async with self.runtime.sessions() as session:
+            open_attempts = (
+                await session.execute(
+                    select(
+                        CallAttempt.contact_id,
+                        CallAttempt.attempt_number,
+                        CallAttempt.provider,
+                        CallAttempt.campaign_id,
+                        CallAttempt.deadline_at,
+                    ).where(CallAttempt.state.in_([state.value for state in ATTEMPT_OPEN]))
+                )
+            ).all()
+        now_s, now_us = await self.runtime.redis.time()
+        now_ms = now_s * 1000 + now_us // 1000
+        async with self.runtime.redis.pipeline(transaction=False) as pipe:
+            for row in open_attempts:
+                left_ms = max(int((row.deadline_at - utcnow()).total_seconds() * 1000), 1000)
+                for name in slot_names_for(row.provider, row.campaign_id):
+                    key = self.runtime.keys.slots(name)
+                    pipe.zadd(key, {f"{row.contact_id}:{row.attempt_number}": now_ms + left_ms})
+            await pipe.execute()
+        requeued = await self.requeue_stale(older_than=timedelta(0))
+        await self.runtime.redis.set(sentinel, str(now_ms))
+        if open_attempts or requeued:
+            log.warning(
+                "Redis had no engine state: rebuilt %d leases, re-enqueued %d contacts",
+                len(open_attempts),
+                requeued,
+            )
+        return len(open_attempts)
+
+    async def learn_concurrency(self) -> None:
+        """Read the partner's concurrency limit now and then (``"auto"`` uses it)."""
+        keys = self.runtime.keys
+        if await self.runtime.redis.exists(keys.learned_concurrency):
+            return
+        settings = self.runtime.settings
+        plan = poll_plan(settings.limits, settings.scheduler.reconcile_budget_share)
+        if not (await self.runtime.limiter.acquire(plan)).granted:
+            return
+        try:
+            concurrency = await self.runtime.vocobase.get_concurrency()
+        except VocobaseError as exc:
+            log.warning("could not read GET /calls/concurrency: %s", exc)
+            return
+        await self.runtime.redis.set(
+            keys.learned_concurrency, concurrency.limit, ex=CONCURRENCY_REFRESH_SECONDS
+        )

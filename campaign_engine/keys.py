@@ -1,0 +1,43 @@
+"""Every Redis key the engine writes, in one place (as arq keeps its own in constants.py).
+
+All keys start with the configured prefix, so engines and test runs can share a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str
+
+    @property
+    def queue(self) -> str:
+        """The arq queue the dial jobs go through."""
+        return f"{self.prefix}:queue"
+
+    @property
+    def cooldown(self) -> str:
+        """Set (with an expiry) after a 429: the whole fleet waits until it is gone."""
+        return f"{self.prefix}:limit:cooldown"
+
+    @property
+    def learned_concurrency(self) -> str:
+        """Vocobase's partner concurrency as last read from GET /calls/concurrency."""
+        return f"{self.prefix}:limit:learned:concurrency"
+
+    def rate(self, name: str) -> str:
+        """A GCRA rate limiter's theoretical arrival time."""
+        return f"{self.prefix}:limit:rate:{name}"
+
+    def slots(self, name: str) -> str:
+        """A sorted set of concurrency leases, scored by their expiry (ms, Redis clock)."""
+        return f"{self.prefix}:limit:slots:{name}"
+
+    def counter(self, name: str) -> str:
+        return f"{self.prefix}:stats:{name}"
+
+    def dial_job_id(self, contact_id: int, attempt_number: int) -> str:
+        """One job id per contact and attempt: arq refuses a second copy while one exists."""
+        return f"{self.prefix}:dial:{contact_id}:{attempt_number}"

@@ -1,0 +1,113 @@
+"""Run the engine's parts — worker, scheduler, webhook server — alone or together.
+
+``campaign-engine worker|scheduler|serve`` each run one part; ``run`` and the demo run all
+three in one process around one :class:`~campaign_engine.runtime.Runtime`. Stopping is
+graceful in every case: the scheduler finishes its tick, the worker lets in-flight starts
+finish and hands waiting contacts back, the server answers what it has accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+from arq.worker import Worker
+
+from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.worker import build_worker, request_stop
+from campaign_engine.embedded_server import EmbeddedServer
+from campaign_engine.runtime import Runtime
+from campaign_engine.server import create_app
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """The chosen parts of the engine as asyncio tasks in this process."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        worker: bool = True,
+        scheduler: bool = True,
+        server: bool = True,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.runtime = runtime
+        settings = runtime.settings.server
+        self.host = host or settings.host
+        self.port = settings.port if port is None else port
+        self.worker: Worker | None = build_worker(runtime) if worker else None
+        self.scheduler = Scheduler(runtime) if scheduler else None
+        self.server: uvicorn.Server | None = None
+        if server:
+            config = uvicorn.Config(
+                create_app(runtime),
+                host=self.host,
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+            )
+            self.server = EmbeddedServer(config)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def bound_port(self) -> int:
+        """The server's real port (useful when it was asked for port 0)."""
+        assert self.server is not None and self.server.servers
+        sockets = self.server.servers[0].sockets
+        return int(sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        if self.server is not None:
+            self._tasks.append(asyncio.create_task(self.server.serve(), name="server"))
+            while not self.server.started:
+                if self._tasks[-1].done():
+                    self._tasks[-1].result()
+                    raise RuntimeError("webhook server stopped while starting")
+                await asyncio.sleep(0.02)
+        if self.worker is not None:
+            self._tasks.append(asyncio.create_task(self._run_worker(self.worker), name="worker"))
+        if self.scheduler is not None:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+
+    async def _run_worker(self, worker: Worker) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.async_run()
+
+    async def stop(self) -> None:
+        """Stop gracefully, in the order that loses nothing."""
+        self.runtime.stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.worker is not None:
+            request_stop(self.runtime, self.worker)
+        if self.server is not None:
+            self.server.should_exit = True
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def wait(self) -> None:
+        """Until any part stops by itself (a crash) or a signal asks everything to stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                [waiter, *self._tasks], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    log.error("%s stopped: %r", task.get_name(), task.exception())
+        finally:
+            waiter.cancel()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await self.stop()

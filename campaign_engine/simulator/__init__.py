@@ -1,0 +1,11 @@
+"""An in-process simulator of the Vocobase V2 API, for the demo, the tests and benchmarks.
+
+The real API cannot be reached from here, so the simulator implements the documented
+contract on its own (it shares no models with the engine's client) and adds knobs for the
+limits and faults the engine has to survive.
+"""
+
+from campaign_engine.simulator.app import Simulator, create_app
+from campaign_engine.simulator.config import SimAgent, SimulatorConfig
+
+__all__ = ["SimAgent", "Simulator", "SimulatorConfig", "create_app"]

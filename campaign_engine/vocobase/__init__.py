@@ -1,0 +1,1 @@
+"""Everything about talking to Vocobase: the HTTP client, its models, its errors, signing."""
