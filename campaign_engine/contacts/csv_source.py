@@ -204,10 +204,9 @@ def open_csv(
 def detect_encoding(sample: bytes, *, complete: bool) -> str:
     """Choose a codec from the first bytes; ``complete`` when the sample is the whole file.
 
-    A byte-order mark decides. Otherwise a sample that decodes as UTF-8 is UTF-8 (legacy
-    8-bit text almost never does), else the file is taken as Windows-1252, which is what
-    Excel and older CRMs write in Western locales and which also reads Latin-1 text; except
-    that a sample that is mostly valid UTF-8 stays UTF-8 (see below).
+    A byte-order mark decides. Otherwise UTF-8, unless the sample is not (mostly) valid UTF-8:
+    then Windows-1252, which Excel and older CRMs write in Western locales and which also
+    reads Latin-1 text.
     """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -220,16 +219,15 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
         return bom_less_utf16
     # An incremental decoder does not fail on a character cut off at the sample's end.
     text = codecs.getincrementaldecoder("utf-8")(_ERRORS).decode(sample, final=complete)
-    if text.isascii():
-        return "utf-8"
     undecodable = len(_SURROGATE.findall(text))
     if not undecodable:
         return "utf-8"
-    # Legacy 8-bit text (é as a lone 0xE9) almost never forms valid multi-byte sequences, so
-    # a sample with more valid non-ASCII characters than bad bytes is UTF-8 with a few
-    # corrupt records: those get rejected, instead of every accented name turning to mojibake.
+    # Legacy 8-bit text (é as a lone 0xE9) almost never forms a valid multi-byte sequence, so
+    # a sample with at least as many valid non-ASCII characters as bad bytes is UTF-8 with a
+    # few corrupt records: those get rejected, instead of every accented name turning to
+    # mojibake.
     decoded = sum(1 for char in text if ord(char) > 0x7F) - undecodable
-    return "utf-8" if decoded > undecodable else "cp1252"
+    return "utf-8" if decoded >= undecodable else "cp1252"
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:

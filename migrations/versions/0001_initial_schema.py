@@ -5,8 +5,8 @@ Revises: (none)
 Create Date: 2026-11-21
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

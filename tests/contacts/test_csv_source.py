@@ -112,6 +112,8 @@ def test_invalid_utf8_byte_beyond_the_detection_sample_is_one_rejected_row(
 def test_detect_encoding_prefers_cp1252_when_no_valid_multibyte_sequence() -> None:
     assert detect_encoding(b"Jos\xe9,Andr\xe9", complete=True) == "cp1252"
     assert detect_encoding("José,André".encode() + b"\xff", complete=True) == "utf-8"
+    assert detect_encoding("José".encode() + b"\xff", complete=True) == "utf-8"
+    assert detect_encoding("José".encode() + b"\xff\xfe", complete=True) == "cp1252"
     assert detect_encoding(b"plain ascii", complete=True) == "utf-8"
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import phonenumbers
 import pytest
 
 from campaign_engine.contacts.phone import (
@@ -142,27 +141,6 @@ def test_non_geographic_number_has_no_region_and_unknown_zone_filtered_out() -> 
 
 def test_italian_leading_zero_survives_in_e164() -> None:
     assert parsed("06 1234 5678", "IT").e164 == "+390612345678"
-
-
-@pytest.mark.parametrize(
-    ("raw", "region"),
-    [
-        ("+919876543210", None),
-        ("+911234567890", None),
-        ("+16502530000", None),
-        ("+15550100000", None),
-        ("+447911123456", None),
-        ("+4479111234", None),
-        ("+80012345678", None),
-        ("+390612345678", None),
-        ("+12423570000", None),  # Bahamas, shares +1
-        ("9876543210", "IN"),
-    ],
-)
-def test_validity_agrees_with_is_valid_number(raw: str, region: str | None) -> None:
-    # normalize() asks number_type() instead of is_valid_number() to save a metadata match.
-    expected = phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
-    assert isinstance(normalize(raw, region), ParsedPhone) is expected
 
 
 def test_check_region_upper_cases_and_rejects_unknown_codes() -> None:

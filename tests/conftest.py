@@ -1,0 +1,141 @@
+"""Shared fixtures: the real Redis, real SQLite and PostgreSQL databases, and the simulator.
+
+Database tests run on both backends through the ``database_url`` fixture. PostgreSQL comes
+from ``TEST_DATABASE_URL`` (default: the local server's ``test`` database); its schema is
+rebuilt once per session from the migrations and emptied between tests. Each test gets its
+own Redis key prefix, so nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from campaign_engine.config import Settings, with_overrides
+from campaign_engine.db.migrate import upgrade
+from campaign_engine.db.session import create_engine
+from campaign_engine.runtime import Runtime
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TABLES = ("webhook_events", "call_attempts", "contacts", "campaign_events", "campaigns")
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+    await upgrade(url)
+
+
+async def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test (migrating each time is slower)."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> str:
+    try:
+        asyncio.run(_reset_postgres(TEST_DATABASE_URL))
+    except OSError as exc:
+        pytest.fail(f"PostgreSQL at {TEST_DATABASE_URL} is not reachable: {exc}")
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A migrated, empty database: each test using it runs once per backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_ready")
+    asyncio.run(_truncate_postgres(url))
+    yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """For tests about behaviour that does not depend on the backend."""
+    path = tmp_path / "test.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"ce-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+
+    async def clean() -> None:
+        client = Redis.from_url(TEST_REDIS_URL)
+        for pattern in (f"{prefix}:*", f"arq:*{prefix}*"):
+            keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+            if keys:
+                await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(clean())
+
+
+def engine_settings(
+    database_url: str,
+    redis_prefix: str,
+    *,
+    base_url: str = "http://127.0.0.1:9/api/v2",
+    api_key: str = "rg_live_test",
+    webhook_secret: str = "whsec_test",
+    **sections: dict[str, Any],
+) -> Settings:
+    """Settings for a test: real services, quick timings, and any section overrides."""
+    base = with_overrides(
+        Settings(),
+        database={"url": database_url},
+        redis={"url": TEST_REDIS_URL, "prefix": redis_prefix},
+        vocobase={
+            "base_url": base_url,
+            "api_key": api_key,
+            "webhook_secret": webhook_secret,
+            "timeout_seconds": 2.0,
+            "connect_timeout_seconds": 1.0,
+        },
+        scheduler={"tick_seconds": 0.1},
+        dialer={"max_wait_seconds": 5.0},
+    )
+    return with_overrides(base, **sections) if sections else base
+
+
+@pytest.fixture
+async def runtime(database_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
+    """A runtime on the test database and Redis (Vocobase pointing nowhere)."""
+    opened = await Runtime.open(engine_settings(database_url, redis_prefix))
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from campaign_engine.contacts.columns import ColumnMapping
+from campaign_engine.contacts.csv_source import Record, open_csv
+from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.rows import Accepted, Rejected, validate_rows
+
+
+def run(
+    tmp_path: Path, data: bytes, region: str | None = "IN", max_variable_length: int = 1000
+) -> list[Accepted | Rejected]:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(data)
+    with open_csv(path) as source:
+        mapping = ColumnMapping.build(source.header)
+        rows = validate_rows(source, mapping, region, max_variable_length=max_variable_length)
+        return list(rows)
+
+
+def test_accepted_row_has_e164_region_zones_and_stripped_variables(tmp_path: Path) -> None:
+    [row] = run(tmp_path, b"Phone,Name,City\n98765 43210,  Asha  ,\n")
+    assert row == Accepted(
+        line=2,
+        e164="+919876543210",
+        region="IN",
+        timezones=("Asia/Calcutta",),
+        variables={"name": "Asha", "city": ""},
+    )
+
+
+def test_default_region_applies_only_to_numbers_without_country_code(tmp_path: Path) -> None:
+    rows = run(tmp_path, b"phone\n9876543210\n+1 650 253 0000\n")
+    assert [r.e164 for r in rows if isinstance(r, Accepted)] == ["+919876543210", "+16502530000"]
+
+
+def test_second_row_with_the_same_number_is_duplicate_in_file(tmp_path: Path) -> None:
+    rows = run(tmp_path, b"phone,name\n9876543210,A\n+91 98765-43210,B\n09876543210,C\n")
+    assert isinstance(rows[0], Accepted)
+    assert [(r.line, r.reason) for r in rows[1:] if isinstance(r, Rejected)] == [
+        (3, RejectReason.DUPLICATE_IN_FILE),
+        (4, RejectReason.DUPLICATE_IN_FILE),
+    ]
+
+
+def test_a_rejected_row_does_not_claim_its_number(tmp_path: Path) -> None:
+    data = b"phone,name\n9876543210," + b"x" * 20 + b"\n9876543210,ok\n"
+    rows = run(tmp_path, data, max_variable_length=10)
+    assert isinstance(rows[0], Rejected) and rows[0].reason is RejectReason.VARIABLE_TOO_LONG
+    assert isinstance(rows[1], Accepted)
+
+
+def test_rejected_raw_is_the_original_row_keyed_by_original_header(tmp_path: Path) -> None:
+    [row] = run(tmp_path, b"  Phone Number , First Name \nnot a phone,  Asha \n")
+    assert isinstance(row, Rejected)
+    assert row == Rejected(
+        line=2,
+        reason=RejectReason.INVALID_NUMBER,
+        detail=row.detail,
+        raw={"Phone Number": "not a phone", "First Name": "  Asha "},
+    )
+
+
+def test_phone_reasons_come_through(tmp_path: Path) -> None:
+    data = b"phone,name\n,a\n9.19876543210E+11,b\n" + b"9" * 40 + b",c\n"
+    rows = run(tmp_path, data)
+    assert [r.reason for r in rows if isinstance(r, Rejected)] == [
+        RejectReason.MISSING_PHONE,
+        RejectReason.INVALID_NUMBER,
+        RejectReason.TOO_LONG,
+    ]
+
+
+def test_variable_longer_than_the_limit_is_variable_too_long(tmp_path: Path) -> None:
+    rows = run(tmp_path, b"phone,note\n9876543210," + b"n" * 1001 + b"\n9876543211," + b"n" * 1000)
+    assert isinstance(rows[0], Rejected)
+    assert rows[0].reason is RejectReason.VARIABLE_TOO_LONG
+    assert "'note'" in rows[0].detail
+    assert isinstance(rows[1], Accepted)
+
+
+def test_reader_problems_become_rejects_and_the_rest_is_imported(tmp_path: Path) -> None:
+    data = "phone,name\n9876543210,José\n".encode() + b"9876543211,Bad\xff\n9876543212,a,b\n"
+    rows = run(tmp_path, data + b"9876543213,Fine\n")
+    assert [(r.line, type(r).__name__) for r in rows] == [
+        (2, "Accepted"),
+        (3, "Rejected"),
+        (4, "Rejected"),
+        (5, "Accepted"),
+    ]
+    assert [r.reason for r in rows if isinstance(r, Rejected)] == [
+        RejectReason.BAD_ENCODING,
+        RejectReason.TOO_MANY_COLUMNS,
+    ]
+    assert rows[1].raw == {"phone": "9876543211", "name": "Bad\ufffd"}  # type: ignore[union-attr]
+
+
+def test_records_from_any_iterable_work() -> None:
+    mapping = ColumnMapping.build(["phone", "name"])
+    rows = list(validate_rows([Record(7, ["+16502530000", "Al"])], mapping, None))
+    assert rows == [Accepted(7, "+16502530000", "US", ("America/Los_Angeles",), {"name": "Al"})]
+
+
+def test_unknown_default_region_fails_before_any_row_is_read() -> None:
+    mapping = ColumnMapping.build(["phone"])
+
+    def never() -> Iterator[Record]:
+        raise AssertionError("rows were read")
+        yield
+
+    with pytest.raises(ValueError, match="unknown default region"):
+        validate_rows(never(), mapping, "XX")
+
+
+def test_excluded_and_underscore_columns_are_not_variables(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"phone,name,ssn,_line\n9876543210,A,123,4\n")
+    with open_csv(path) as source:
+        mapping = ColumnMapping.build(source.header, exclude={"ssn"})
+        [row] = validate_rows(source, mapping, "IN")
+    assert isinstance(row, Accepted) and row.variables == {"name": "A"}
