@@ -129,19 +129,27 @@ def engine_settings(base: Settings, *, db_url: str, redis_url: str, sim_url: str
 
 @asynccontextmanager
 async def redis_for(url: str, console: Console) -> AsyncIterator[str]:
-    if await reachable(url):
+    if await asyncio.to_thread(reachable, url):
         yield url
         return
-    local = await start_local_redis()
+    local = await asyncio.to_thread(start_local_redis)
     console.print(f"no Redis at {url}; started a throwaway one at {local.url}")
     try:
         yield local.url
     finally:
-        await local.stop()
+        await asyncio.to_thread(local.stop)
 
 
-async def run_demo(base: Settings, options: DemoOptions, console: Console) -> bool:
-    """Run the demo; True when the campaign completed in time."""
+@dataclass(frozen=True)
+class DemoResult:
+    completed: bool
+    elapsed_seconds: float
+    status: dict[str, Any]
+    ledger: dict[str, Any]
+
+
+async def run_demo(base: Settings, options: DemoOptions, console: Console) -> DemoResult:
+    """Run the demo; ``completed`` is True when the campaign finished in time."""
     rng = random.Random(options.seed)
     options.workdir.mkdir(parents=True, exist_ok=True)
     db_path = options.workdir / "demo.db"
@@ -173,8 +181,9 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> bo
             await runtime.close()
         async with runtime.sessions() as session:
             status = await service.campaign_status(session, campaign_id)
-        _print_summary(console, status, sim.ledger.to_dict(), elapsed, settings)
-    return completed
+        ledger = sim.ledger.to_dict()
+        _print_summary(console, status, ledger, elapsed)
+    return DemoResult(completed, elapsed, status, ledger)
 
 
 def _free_port() -> int:
@@ -252,7 +261,6 @@ def _print_summary(
     status: dict[str, Any],
     ledger: dict[str, Any],
     elapsed: float,
-    settings: Settings,
 ) -> None:
     contacts = Table("contact final state", "contacts", title=f"Campaign {status['state']}")
     for state, count in sorted(status["contacts"]["by_state"].items()):

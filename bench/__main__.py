@@ -1,0 +1,40 @@
+"""``python -m bench [--smoke] [NAME ...]``: run the benchmarks, print JSON lines.
+
+``--smoke`` runs small versions (CI); without it, the full sizes the issues set targets for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench import campaign_run
+
+BENCHMARKS: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
+    "campaign_run": campaign_run.run,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--smoke", action="store_true", help="small sizes, for CI")
+    parser.add_argument("names", nargs="*", help=f"which to run: {', '.join(BENCHMARKS)}")
+    args = parser.parse_args()
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    failed = False
+    for name in args.names or list(BENCHMARKS):
+        result = asyncio.run(BENCHMARKS[name](args.smoke))
+        failed |= not result.get("ok", True)
+        sys.stdout.write(json.dumps({"benchmark": name, **result}) + "\n")
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
