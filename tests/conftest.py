@@ -1,8 +1,9 @@
 """Shared fixtures: the real Redis, real SQLite and PostgreSQL databases, and the simulator.
 
 Database tests run on both backends through the ``database_url`` fixture. PostgreSQL comes
-from ``TEST_DATABASE_URL`` (default: the local server's ``test`` database); its schema is
-rebuilt once per session from the migrations and emptied between tests. Each test gets its
+from ``TEST_DATABASE_URL`` (default: the local server's ``test`` database), where each
+session creates a database of its own, migrates it, empties it between tests and drops it
+at the end. Each test gets its
 own Redis key prefix, so nothing leaks between tests.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from campaign_engine.config import Settings, with_overrides
 from campaign_engine.db.migrate import upgrade
@@ -48,13 +49,22 @@ TEST_REDIS_URL = _test_redis_url()
 TABLES = ("webhook_events", "call_attempts", "contacts", "campaign_events", "campaigns")
 
 
-async def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
+async def _create_database(admin_url: str, name: str) -> str:
+    """A fresh database for this test session, so parallel runs never share tables."""
+    engine = create_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await engine.dispose()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     await upgrade(url)
+    return url
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    engine = create_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
 
 
 async def _truncate_postgres(url: str) -> None:
@@ -73,18 +83,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_ready() -> str:
-    """PostgreSQL tests need the server; CI must have it, a laptop may go without."""
+def postgres_ready() -> Iterator[str]:
+    """A migrated PostgreSQL database of this session's own (CI must have the server; a
+    laptop may go without, and its PostgreSQL tests are skipped with this message)."""
+    name = f"ce_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_reset_postgres(TEST_DATABASE_URL))
+        url = asyncio.run(_create_database(TEST_DATABASE_URL, name))
     except OSError as exc:
         message = (
-            f"PostgreSQL at {TEST_DATABASE_URL} is not reachable ({exc}); set TEST_DATABASE_URL"
+            f"PostgreSQL at {TEST_DATABASE_URL} is not reachable ({exc}); "
+            "set TEST_DATABASE_URL to test on PostgreSQL"
         )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return TEST_DATABASE_URL
+    yield url
+    asyncio.run(_drop_database(TEST_DATABASE_URL, name))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

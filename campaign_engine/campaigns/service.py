@@ -125,6 +125,12 @@ async def pause_campaign(session: AsyncSession, campaign_id: str, *, actor: str 
 async def resume_campaign(
     session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR
 ) -> None:
+    campaign = await get_campaign(session, campaign_id)
+    if campaign.state in (CampaignState.DRAFT.value, CampaignState.SCHEDULED.value):
+        # Resuming must not bypass start's checks (contacts present, Vocobase agrees).
+        raise CampaignError(
+            f"campaign {campaign_id} is {campaign.state}; it has never run: use `campaign start`"
+        )
     await transition(session, campaign_id, CampaignState.RUNNING, actor=actor, reason="resumed")
 
 

@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.lifecycle import TransitionError
@@ -37,7 +38,8 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Literal text (a value may contain "[...]"), never wrapped: stderr is often a log file.
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -103,7 +103,8 @@ async def hand_back(
 
 
 async def claim(session: AsyncSession, target: DialTarget, *, margin_seconds: float) -> int | None:
-    """Claim the contact's next attempt; the attempt id, or None when someone else has it.
+    """Claim the contact's next attempt; the attempt id, or None when someone else has it
+    or the campaign stopped running meanwhile (the contact is then handed back).
 
     Must be committed before the start request is sent: after a crash, the row is what
     tells the reconciler that a call may have been placed.
@@ -112,6 +113,7 @@ async def claim(session: AsyncSession, target: DialTarget, *, margin_seconds: fl
         select(Campaign.state).where(Campaign.id == target.campaign_id)
     )
     if campaign_state != CampaignState.RUNNING.value:
+        await hand_back(session, target, delay_seconds=0, reason=f"campaign {campaign_state}")
         return None
     result = await session.execute(
         update(Contact)

@@ -64,7 +64,9 @@ end
 for j = 1, n_slots do
   local key = KEYS[1 + n_rates + j]
   redis.call('ZADD', key, now + ttl, lease)
-  redis.call('PEXPIRE', key, ttl + 60000)
+  -- The set lives until its latest lease expires: a short lease must not cut a long one.
+  local latest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', key, tonumber(latest[2]) + 60000)
 end
 return {1, 0, ''}
 """

@@ -148,7 +148,9 @@ class Scheduler:
     async def requeue_stale(self, *, older_than: timedelta | None = None) -> int:
         """Enqueue again contacts queued long ago whose job Redis may have lost."""
         settings = self.runtime.settings.scheduler
-        cutoff = utcnow() - (older_than or timedelta(seconds=settings.requeue_after_seconds))
+        if older_than is None:
+            older_than = timedelta(seconds=settings.requeue_after_seconds)
+        cutoff = utcnow() - older_than
         async with self.runtime.sessions() as session, session.begin():
             rows = (
                 await session.execute(

@@ -1,0 +1,187 @@
+"""The dial job against the simulator: what a refused or raced start does to the contact."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from campaign_engine.campaigns import service
+from campaign_engine.campaigns.outcomes import classify
+from campaign_engine.campaigns.retry_policy import policy_explains
+from campaign_engine.campaigns.states import AttemptState, ContactState
+from campaign_engine.db.models import WebhookEvent
+from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.dialer.limit_plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
+from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.simulator.ledger import Ledger
+from campaign_engine.webhooks import inbox
+from tests.dialer.support import (
+    NUMBERS,
+    add_campaign,
+    attempts_of,
+    campaign_of,
+    contacts_of,
+    events_of,
+    open_runtime,
+    running_campaign,
+)
+from tests.harness import quick_policy, running_engine, sim_config, wait_until
+
+
+def assert_dialed_as_outcomes_justify(ledger: Ledger, contacts, attempts, policy) -> None:  # type: ignore[no-untyped-def]
+    """Each number was dialed exactly as often as its outcomes justify, and the engine's
+    counted attempts are exactly the simulator's calls, in order."""
+    for contact in contacts:
+        placed = ledger.calls_to(contact.phone_e164)
+        dialed = [classify(call.status, call.disposition) for call in placed]
+        assert dialed, f"{contact.phone_e164} was never dialed"
+        assert policy_explains(policy, dialed), (contact.phone_e164, dialed)
+        counted = [
+            a for a in attempts if a.contact_id == contact.id and a.state == AttemptState.ENDED
+        ]
+        assert [a.outcome for a in counted] == [outcome.value for outcome in dialed]
+        assert [a.call_id for a in counted] == [call.call_id for call in placed]
+        assert [a.attempt_number for a in counted] == list(range(1, len(placed) + 1))
+        assert contact.attempts_count == len(placed)
+        assert contact.state == ("completed" if dialed[-1] == "completed" else "exhausted")
+
+
+async def test_a_429_never_burns_an_attempt_and_the_contact_is_dialed_later(
+    database_url: str, redis_prefix: str
+) -> None:
+    policy = quick_policy(max_attempts=3)
+    simulator = sim_config(
+        outcome_mix={"completed": 3, "busy": 1, "no_answer": 1}, talk_seconds=(20, 40)
+    )
+    async with running_engine(
+        database_url,
+        redis_prefix,
+        simulator=simulator,
+        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": 5}, "cooldown_seconds": 0.2},
+    ) as engine:
+        runtime = engine.runtime
+
+        async def learned() -> bool:
+            return bool(await runtime.redis.exists(runtime.keys.learned_concurrency))
+
+        await wait_until(learned, 10, "the engine to learn the partner concurrency")
+        # Vocobase lowers the limit behind the engine's back: the engine still allows 5.
+        engine.simulator.config.concurrency = 1
+        campaign_id = await engine.add_campaign(NUMBERS[:6], policy=policy)
+        await engine.run_to_completion(campaign_id, limit_seconds=60)
+        contacts = await contacts_of(runtime, campaign_id)
+        attempts = await attempts_of(runtime, campaign_id)
+        ledger = engine.simulator.ledger
+
+    assert ledger.responses_429["concurrency"] > 0
+    not_sent = [a for a in attempts if a.state == AttemptState.NOT_SENT]
+    assert not_sent, "no start was refused with a 429"
+    assert all("429" in (a.error or "") for a in not_sent)
+    assert {a.state for a in attempts} == {AttemptState.ENDED, AttemptState.NOT_SENT}
+    for attempt in not_sent:
+        # The refused attempt's number is used again by the attempt that was really sent.
+        assert any(
+            a.contact_id == attempt.contact_id
+            and a.attempt_number == attempt.attempt_number
+            and a.state == AttemptState.ENDED
+            for a in attempts
+        )
+    assert_dialed_as_outcomes_justify(ledger, contacts, attempts, policy)
+
+
+async def test_a_403_for_the_provider_pauses_the_campaign_and_fails_no_contact(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    policy = quick_policy()
+    async with running_engine(sqlite_url, redis_prefix) as engine:
+        runtime, sim = engine.runtime, engine.simulator
+
+        def withdraw_provider() -> None:
+            sim.config.allowed_providers = ["twilio"]
+
+        campaign_id = await add_campaign(
+            engine, NUMBERS[:3], policy=policy, before_start=withdraw_provider
+        )
+
+        async def paused_and_settled() -> bool:
+            campaign = await campaign_of(runtime, campaign_id)
+            contacts = await contacts_of(runtime, campaign_id)
+            return campaign.state == "paused" and all(
+                c.state == ContactState.PENDING for c in contacts
+            )
+
+        await wait_until(paused_and_settled, 20, "the campaign to pause and settle")
+        campaign = await campaign_of(runtime, campaign_id)
+        assert "403" in (campaign.state_reason or "")
+        assert "provider not allowed" in (campaign.state_reason or "")
+        pause = (await events_of(runtime, campaign_id))[-1]
+        assert (pause.from_state, pause.to_state) == ("running", "paused")
+        assert (pause.actor, pause.reason) == ("circuit-breaker", campaign.state_reason)
+        contacts = await contacts_of(runtime, campaign_id)
+        assert all(c.attempts_count == 0 for c in contacts)
+        attempts = await attempts_of(runtime, campaign_id)
+        assert attempts
+        assert {a.state for a in attempts} == {AttemptState.NOT_SENT}
+        assert sim.ledger.calls == []
+
+        # Once the cause is fixed, resuming loses nothing.
+        sim.config.allowed_providers = ["mcube"]
+        async with runtime.sessions() as session, session.begin():
+            await service.resume_campaign(session, campaign_id)
+        await engine.run_to_completion(campaign_id, limit_seconds=30)
+        contacts = await contacts_of(runtime, campaign_id)
+        attempts = await attempts_of(runtime, campaign_id)
+        assert_dialed_as_outcomes_justify(sim.ledger, contacts, attempts, policy)
+
+
+async def test_a_webhook_before_the_start_response_is_matched_and_recorded_once(
+    database_url: str, redis_prefix: str
+) -> None:
+    policy = quick_policy(max_attempts=3)
+    simulator = sim_config(early_webhook=True, outcome_mix={"busy": 1})
+    async with running_engine(database_url, redis_prefix, simulator=simulator) as engine:
+        runtime = engine.runtime
+        campaign_id = await engine.add_campaign(NUMBERS[:3], policy=policy)
+        await engine.run_to_completion(campaign_id, limit_seconds=30)
+        contacts = await contacts_of(runtime, campaign_id)
+        attempts = await attempts_of(runtime, campaign_id)
+        async with runtime.sessions() as session:
+            events = list((await session.scalars(select(WebhookEvent))).all())
+        ledger = engine.simulator.ledger
+
+    assert len(ledger.calls) == 9
+    assert all(call.webhook_deliveries == 1 for call in ledger.calls)
+    assert_dialed_as_outcomes_justify(ledger, contacts, attempts, policy)
+    by_call = {a.call_id: a for a in attempts}
+    for call in ledger.calls:
+        # The correlation variable the agent declares carried this attempt's id.
+        assert call.variables["ce_attempt_id"] == str(by_call[call.call_id].id)
+    applied = Counter(e.attempt_id for e in events if e.status == inbox.APPLIED)
+    assert applied == Counter({a.id: 1 for a in attempts})
+    assert {e.status for e in events} <= {inbox.APPLIED, inbox.IGNORED}
+    assert all(a.state == AttemptState.ENDED and a.outcome == "busy" for a in attempts)
+
+
+async def test_a_job_that_finds_no_free_slot_hands_the_contact_back_without_claiming(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    async with open_runtime(
+        sqlite_url,
+        redis_prefix,
+        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": 1}},
+        dialer={"max_wait_seconds": 0.3},
+    ) as runtime:
+        campaign_id = await running_campaign(runtime, NUMBERS[:1])
+        assert await Scheduler(runtime).enqueue_due() == 1
+        holder = LimitPlan((), (SlotLimit(VOCOBASE_ACTIVE, 1),))
+        assert (await runtime.limiter.acquire(holder, "someone-else", 60_000)).granted
+        (contact,) = await contacts_of(runtime, campaign_id)
+
+        assert await dial_contact({"runtime": runtime}, contact.id) == "no-slot"
+
+        (contact,) = await contacts_of(runtime, campaign_id)
+        assert contact.state == ContactState.PENDING
+        assert contact.attempts_count == 0
+        assert await attempts_of(runtime, campaign_id) == []
+        assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 1

@@ -1,0 +1,204 @@
+"""The shared limiter on the real Redis: rates, concurrency leases and the cooldown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from campaign_engine.dialer.limit_plan import LimitPlan, RateLimit, SlotLimit, interval_ms
+from campaign_engine.dialer.limiter import Limiter
+from campaign_engine.keys import RedisKeys
+from tests.conftest import TEST_REDIS_URL
+from tests.harness import wait_until
+
+LONG_TTL = 600_000
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(TEST_REDIS_URL)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def keys(redis_prefix: str) -> RedisKeys:
+    return RedisKeys(redis_prefix)
+
+
+@pytest.fixture
+def limiter(redis: Redis, keys: RedisKeys) -> Limiter:
+    return Limiter(redis, keys)
+
+
+def rates(*limits: RateLimit) -> LimitPlan:
+    return LimitPlan(limits, ())
+
+
+def slots(*limits: SlotLimit) -> LimitPlan:
+    return LimitPlan((), limits)
+
+
+async def test_a_rate_of_n_per_minute_grants_one_then_denies_for_about_one_interval(
+    limiter: Limiter, keys: RedisKeys
+) -> None:
+    interval = interval_ms(6 / 60)
+    plan = rates(RateLimit("calls", interval))
+    assert (await limiter.acquire(plan)).granted
+    denied = await limiter.acquire(plan)
+    assert not denied.granted
+    assert denied.blocked_by == keys.rate("calls")
+    assert interval // 2 < denied.wait_ms <= interval
+
+
+async def test_a_rate_grants_again_once_its_interval_has_passed(limiter: Limiter) -> None:
+    plan = rates(RateLimit("fast", interval_ms(20.0)))
+    assert (await limiter.acquire(plan)).granted
+
+    async def granted() -> bool:
+        return (await limiter.acquire(plan)).granted
+
+    await wait_until(granted, 5, "the next token")
+
+
+async def test_a_burst_lets_that_many_through_back_to_back(limiter: Limiter) -> None:
+    plan = rates(RateLimit("bursty", 10_000, burst=3))
+    results = [(await limiter.acquire(plan)).granted for _ in range(4)]
+    assert results == [True, True, True, False]
+
+
+async def test_the_strictest_rate_decides_the_wait(limiter: Limiter, keys: RedisKeys) -> None:
+    plan = rates(RateLimit("loose", 1_000), RateLimit("strict", 20_000))
+    assert (await limiter.acquire(plan)).granted
+    denied = await limiter.acquire(plan)
+    assert denied.blocked_by == keys.rate("strict")
+    assert denied.wait_ms > 1_000
+
+
+async def test_a_full_slot_set_denies_and_a_release_frees_the_slot(
+    limiter: Limiter, keys: RedisKeys
+) -> None:
+    plan = slots(SlotLimit("active", 2))
+    assert (await limiter.acquire(plan, "a", LONG_TTL)).granted
+    assert (await limiter.acquire(plan, "b", LONG_TTL)).granted
+    denied = await limiter.acquire(plan, "c", LONG_TTL)
+    assert not denied.granted
+    assert denied.blocked_by == keys.slots("active")
+    assert denied.wait_ms == 100  # the slot poll interval: a slot frees when a call ends
+    assert await limiter.in_use("active") == 2
+
+    await limiter.release(("active",), "a")
+    assert await limiter.in_use("active") == 1
+    assert (await limiter.acquire(plan, "c", LONG_TTL)).granted
+    assert await limiter.in_use("active") == 2
+
+
+async def test_the_same_lease_taken_twice_holds_one_slot(limiter: Limiter) -> None:
+    plan = slots(SlotLimit("active", 1))
+    assert (await limiter.acquire(plan, "job-1", LONG_TTL)).granted
+    # A duplicated job for the same attempt is not refused by its own lease.
+    assert (await limiter.acquire(plan, "job-1", LONG_TTL)).granted
+    assert await limiter.in_use("active") == 1
+    assert not (await limiter.acquire(plan, "job-2", LONG_TTL)).granted
+
+
+async def test_a_lease_expires_by_itself_after_its_ttl(limiter: Limiter) -> None:
+    plan = slots(SlotLimit("active", 1))
+    assert (await limiter.acquire(plan, "lost-webhook", 200)).granted
+    assert not (await limiter.acquire(plan, "next", LONG_TTL)).granted
+
+    async def expired() -> bool:
+        return await limiter.in_use("active") == 0
+
+    await wait_until(expired, 5, "the lease to expire")
+    assert (await limiter.acquire(plan, "next", LONG_TTL)).granted
+
+
+async def test_a_short_lease_never_cuts_the_life_of_a_longer_one_in_the_same_set(
+    limiter: Limiter, redis: Redis, keys: RedisKeys
+) -> None:
+    # Campaigns with different agents share the partner's slot set: a call of a short
+    # agent taken after one of a long agent must not make Redis drop the whole set early.
+    plan = slots(SlotLimit("active", 5))
+    assert (await limiter.acquire(plan, "long-call", LONG_TTL)).granted
+    assert (await limiter.acquire(plan, "short-call", 1_000)).granted
+    assert await redis.pttl(keys.slots("active")) > LONG_TTL - 10_000
+
+
+async def test_a_denied_request_takes_nothing_from_any_key(
+    limiter: Limiter, redis: Redis, keys: RedisKeys
+) -> None:
+    full = slots(SlotLimit("s2", 1))
+    assert (await limiter.acquire(full, "holder", LONG_TTL)).granted
+    plan = LimitPlan(
+        (RateLimit("r1", 10_000), RateLimit("r2", 10_000)),
+        (SlotLimit("s1", 5), SlotLimit("s2", 1)),
+    )
+
+    denied = await limiter.acquire(plan, "mine", LONG_TTL)
+
+    assert not denied.granted
+    assert denied.blocked_by == keys.slots("s2")
+    assert await redis.get(keys.rate("r1")) is None
+    assert await redis.get(keys.rate("r2")) is None
+    assert await redis.zscore(keys.slots("s1"), "mine") is None
+    assert await redis.zrange(keys.slots("s2"), 0, -1) == [b"holder"]
+
+    await limiter.release(("s2",), "holder")
+    assert (await limiter.acquire(plan, "mine", LONG_TTL)).granted
+    assert await redis.zscore(keys.slots("s1"), "mine") is not None
+    assert await redis.get(keys.rate("r1")) is not None
+
+
+async def test_a_request_denied_by_a_rate_takes_no_slot(
+    limiter: Limiter, redis: Redis, keys: RedisKeys
+) -> None:
+    assert (await limiter.acquire(rates(RateLimit("r", 10_000)))).granted
+    tat_before = await redis.get(keys.rate("r"))
+    plan = LimitPlan((RateLimit("r", 10_000),), (SlotLimit("s", 5),))
+
+    denied = await limiter.acquire(plan, "mine", LONG_TTL)
+
+    assert not denied.granted
+    assert denied.blocked_by == keys.rate("r")
+    assert await limiter.in_use("s") == 0
+    assert await redis.get(keys.rate("r")) == tat_before
+
+
+async def test_a_cooldown_blocks_every_plan(limiter: Limiter) -> None:
+    await limiter.cool_down(30)
+    plans = [
+        LimitPlan((), ()),
+        rates(RateLimit("calls", 10)),
+        slots(SlotLimit("active", 100)),
+    ]
+    for plan in plans:
+        grant = await limiter.acquire(plan, "lease", LONG_TTL)
+        assert not grant.granted
+        assert grant.blocked_by == "cooldown"
+        assert 25_000 < grant.wait_ms <= 30_000
+    assert await limiter.in_use("active") == 0
+
+
+async def test_a_cooldown_is_never_shortened_only_lengthened(
+    limiter: Limiter, redis: Redis, keys: RedisKeys
+) -> None:
+    await limiter.cool_down(30)
+    await limiter.cool_down(1)
+    assert await redis.pttl(keys.cooldown) > 25_000
+    await limiter.cool_down(60)
+    assert await redis.pttl(keys.cooldown) > 55_000
+
+
+async def test_a_cooldown_ends_by_itself(limiter: Limiter) -> None:
+    await limiter.cool_down(0.2)
+    plan = rates(RateLimit("calls", 10))
+
+    async def granted() -> bool:
+        return (await limiter.acquire(plan)).granted
+
+    await wait_until(granted, 5, "the cooldown to end")
