@@ -85,9 +85,20 @@ async def process_event(runtime: Runtime, event_id: int) -> str:
             row.status = inbox.UNMATCHED
             return row.status
         recorded = await record_outcome(session, attempt_id, report_from_event(event))
-        row.attempt_id = attempt_id
-        row.status = inbox.APPLIED if recorded.applied else inbox.IGNORED
-        row.processed_at = utcnow()
+        if recorded.applied:
+            row.attempt_id, row.status, row.processed_at = attempt_id, inbox.APPLIED, utcnow()
+        else:
+            # SQLite has no row lock: a second processor of this very event (the worker
+            # and the receiver race for it) must not overwrite the first one's "applied".
+            await session.execute(
+                update(WebhookEvent)
+                .where(
+                    WebhookEvent.id == event_id,
+                    WebhookEvent.status.in_([inbox.RECEIVED, inbox.UNMATCHED]),
+                )
+                .values(attempt_id=attempt_id, status=inbox.IGNORED, processed_at=utcnow())
+            )
+            await session.refresh(row)
         status = row.status
     if recorded is not None and recorded.applied:
         await runtime.limiter.release(recorded.slot_names, recorded.lease)

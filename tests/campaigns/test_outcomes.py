@@ -17,9 +17,7 @@ from campaign_engine.campaigns.outcomes import Outcome, classify, is_final_call_
         ("COMPLETED", "Voicemail", Outcome.VOICEMAIL),
     ],
 )
-def test_disposition_wins_over_status(
-    status: str, disposition: str, expected: Outcome
-) -> None:
+def test_disposition_wins_over_status(status: str, disposition: str, expected: Outcome) -> None:
     assert classify(status, disposition) is expected
 
 

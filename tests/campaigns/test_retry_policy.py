@@ -16,7 +16,7 @@ from campaign_engine.campaigns.retry_policy import (
 )
 from campaign_engine.campaigns.states import ContactState
 
-O = Outcome
+OC = Outcome
 
 
 def rng() -> random.Random:
@@ -33,7 +33,7 @@ def fixed(max_retries: int, delay: float = 60.0) -> RetryRule:
 
 @pytest.mark.parametrize(
     "history",
-    [[O.COMPLETED], [O.BUSY, O.COMPLETED], [O.NO_ANSWER, O.NO_ANSWER, O.COMPLETED]],
+    [[OC.COMPLETED], [OC.BUSY, OC.COMPLETED], [OC.NO_ANSWER, OC.NO_ANSWER, OC.COMPLETED]],
 )
 def test_a_completed_conversation_is_final_and_never_retried(history: list[Outcome]) -> None:
     decision = decide(RetryPolicy(), history, rng())
@@ -44,33 +44,33 @@ def test_a_completed_conversation_is_final_and_never_retried(history: list[Outco
 
 def test_busy_retries_do_not_use_the_no_answer_budget() -> None:
     rules = policy(busy=fixed(3), no_answer=fixed(1))
-    assert decide(rules, [O.BUSY, O.BUSY, O.BUSY, O.NO_ANSWER], rng()).retry
-    assert decide(rules, [O.NO_ANSWER, O.BUSY, O.BUSY, O.BUSY], rng()).retry
+    assert decide(rules, [OC.BUSY, OC.BUSY, OC.BUSY, OC.NO_ANSWER], rng()).retry
+    assert decide(rules, [OC.NO_ANSWER, OC.BUSY, OC.BUSY, OC.BUSY], rng()).retry
 
 
 def test_a_class_is_exhausted_once_its_own_budget_is_used() -> None:
     rules = policy(busy=fixed(3), no_answer=fixed(1))
-    decision = decide(rules, [O.BUSY, O.NO_ANSWER, O.NO_ANSWER], rng())
+    decision = decide(rules, [OC.BUSY, OC.NO_ANSWER, OC.NO_ANSWER], rng())
     assert decision.final_state is ContactState.EXHAUSTED
     assert "no_answer: 1 retries used" in decision.reason
 
 
 def test_the_reason_counts_the_retry_within_its_class() -> None:
     rules = policy(busy=fixed(3), no_answer=fixed(2))
-    decision = decide(rules, [O.NO_ANSWER, O.BUSY, O.BUSY], rng())
+    decision = decide(rules, [OC.NO_ANSWER, OC.BUSY, OC.BUSY], rng())
     assert decision.retry
     assert decision.reason == "busy: retry 2 of 3"
 
 
 def test_max_attempts_is_a_hard_cap_over_every_class() -> None:
     rules = policy(max_attempts=3, busy=fixed(5), no_answer=fixed(5))
-    assert decide(rules, [O.BUSY, O.NO_ANSWER], rng()).retry
-    decision = decide(rules, [O.BUSY, O.NO_ANSWER, O.BUSY], rng())
+    assert decide(rules, [OC.BUSY, OC.NO_ANSWER], rng()).retry
+    decision = decide(rules, [OC.BUSY, OC.NO_ANSWER, OC.BUSY], rng())
     assert decision.final_state is ContactState.EXHAUSTED
     assert "hard cap" in decision.reason
 
 
-@pytest.mark.parametrize("outcome", [O.CANCELED, O.UNKNOWN])
+@pytest.mark.parametrize("outcome", [OC.CANCELED, OC.UNKNOWN])
 def test_classes_the_policy_never_retries_end_exhausted(outcome: Outcome) -> None:
     decision = decide(RetryPolicy(), [outcome], rng())
     assert decision.final_state is ContactState.EXHAUSTED
@@ -78,13 +78,13 @@ def test_classes_the_policy_never_retries_end_exhausted(outcome: Outcome) -> Non
 
 def test_a_rule_with_retry_off_or_a_class_without_a_rule_ends_exhausted() -> None:
     rules = policy(busy=RetryRule(retry=False))
-    assert decide(rules, [O.BUSY], rng()).final_state is ContactState.EXHAUSTED
-    assert decide(rules, [O.NO_ANSWER], rng()).final_state is ContactState.EXHAUSTED
+    assert decide(rules, [OC.BUSY], rng()).final_state is ContactState.EXHAUSTED
+    assert decide(rules, [OC.NO_ANSWER], rng()).final_state is ContactState.EXHAUSTED
 
 
-@pytest.mark.parametrize("outcome", [O.REJECTED, O.BLOCKED])
+@pytest.mark.parametrize("outcome", [OC.REJECTED, OC.BLOCKED])
 def test_rejected_or_blocked_numbers_fail_without_retry(outcome: Outcome) -> None:
-    decision = decide(RetryPolicy(), [O.BUSY, outcome], rng())
+    decision = decide(RetryPolicy(), [OC.BUSY, outcome], rng())
     assert decision.final_state is ContactState.FAILED
 
 
@@ -101,12 +101,10 @@ def test_exponential_delay_multiplies_per_retry_of_the_class_up_to_the_cap() -> 
         max_retries=5, delay_seconds=60, backoff="exponential", multiplier=3, max_delay_seconds=1000
     )
     rules = policy(failed=rule, busy=fixed(5, delay=1))
-    delays = [
-        decide(rules, [O.FAILED] * count, rng()).delay_seconds for count in range(1, 5)
-    ]
+    delays = [decide(rules, [OC.FAILED] * count, rng()).delay_seconds for count in range(1, 5)]
     assert delays == [60, 180, 540, 1000]
     # Another class's attempts in between do not advance the failed backoff.
-    assert decide(rules, [O.BUSY, O.BUSY, O.FAILED], rng()).delay_seconds == 60
+    assert decide(rules, [OC.BUSY, OC.BUSY, OC.FAILED], rng()).delay_seconds == 60
 
 
 def test_fixed_delay_stays_the_same_for_every_retry() -> None:
@@ -147,12 +145,12 @@ QUICK = policy(max_attempts=3, busy=fixed(2), no_answer=fixed(2), failed=fixed(2
 @pytest.mark.parametrize(
     "dialed",
     [
-        [O.COMPLETED],
-        [O.BUSY, O.COMPLETED],
-        [O.BUSY, O.NO_ANSWER, O.FAILED],  # the hard cap ends it
-        [O.BUSY, O.BUSY, O.BUSY],
-        [O.CANCELED],
-        [O.NO_ANSWER, O.REJECTED],
+        [OC.COMPLETED],
+        [OC.BUSY, OC.COMPLETED],
+        [OC.BUSY, OC.NO_ANSWER, OC.FAILED],  # the hard cap ends it
+        [OC.BUSY, OC.BUSY, OC.BUSY],
+        [OC.CANCELED],
+        [OC.NO_ANSWER, OC.REJECTED],
     ],
 )
 def test_policy_explains_sequences_the_policy_could_have_produced(dialed: list[Outcome]) -> None:
@@ -162,11 +160,11 @@ def test_policy_explains_sequences_the_policy_could_have_produced(dialed: list[O
 @pytest.mark.parametrize(
     "dialed",
     [
-        [O.BUSY],  # a retry was due but never made
-        [O.COMPLETED, O.BUSY],  # dialed again after a completed conversation
-        [O.BUSY, O.BUSY, O.BUSY, O.BUSY],  # past the hard cap
-        [O.REJECTED, O.COMPLETED],  # dialed again after a permanent failure
-        [O.CANCELED, O.COMPLETED],
+        [OC.BUSY],  # a retry was due but never made
+        [OC.COMPLETED, OC.BUSY],  # dialed again after a completed conversation
+        [OC.BUSY, OC.BUSY, OC.BUSY, OC.BUSY],  # past the hard cap
+        [OC.REJECTED, OC.COMPLETED],  # dialed again after a permanent failure
+        [OC.CANCELED, OC.COMPLETED],
     ],
 )
 def test_policy_explains_refuses_sequences_the_policy_would_not_produce(

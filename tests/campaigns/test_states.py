@@ -24,7 +24,7 @@ C = CampaignState
 
 
 def test_every_attempt_state_is_either_open_or_final() -> None:
-    assert ATTEMPT_OPEN | ATTEMPT_FINAL == set(AttemptState)
+    assert set(AttemptState) == ATTEMPT_OPEN | ATTEMPT_FINAL
     assert not ATTEMPT_OPEN & ATTEMPT_FINAL
     assert set(ATTEMPT_MOVES) == set(AttemptState)
 

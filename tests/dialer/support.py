@@ -24,7 +24,7 @@ NUMBERS = [f"+9197{index:08d}" for index in range(20)]
 
 @asynccontextmanager
 async def open_runtime(
-    database_url: str, redis_prefix: str, **sections: dict[str, Any]
+    database_url: str, redis_prefix: str, **sections: Any
 ) -> AsyncIterator[Runtime]:
     """A runtime on the test database and Redis; Vocobase points at a closed port."""
     runtime = await Runtime.open(engine_settings(database_url, redis_prefix, **sections))

@@ -7,10 +7,11 @@ from collections import Counter
 from sqlalchemy import select
 
 from campaign_engine.campaigns import service
-from campaign_engine.campaigns.outcomes import classify
-from campaign_engine.campaigns.retry_policy import policy_explains
+from campaign_engine.campaigns.outcomes import Outcome, classify
+from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
 from campaign_engine.campaigns.states import AttemptState, ContactState
-from campaign_engine.db.models import WebhookEvent
+from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent
+from campaign_engine.dialer.attempts import claim, load_target
 from campaign_engine.dialer.dial import dial_contact
 from campaign_engine.dialer.limit_plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.dialer.scheduler import Scheduler
@@ -29,7 +30,9 @@ from tests.dialer.support import (
 from tests.harness import quick_policy, running_engine, sim_config, wait_until
 
 
-def assert_dialed_as_outcomes_justify(ledger: Ledger, contacts, attempts, policy) -> None:  # type: ignore[no-untyped-def]
+def assert_dialed_as_outcomes_justify(
+    ledger: Ledger, contacts: list[Contact], attempts: list[CallAttempt], policy: RetryPolicy
+) -> None:
     """Each number was dialed exactly as often as its outcomes justify, and the engine's
     counted attempts are exactly the simulator's calls, in order."""
     for contact in contacts:
@@ -44,7 +47,7 @@ def assert_dialed_as_outcomes_justify(ledger: Ledger, contacts, attempts, policy
         assert [a.call_id for a in counted] == [call.call_id for call in placed]
         assert [a.attempt_number for a in counted] == list(range(1, len(placed) + 1))
         assert contact.attempts_count == len(placed)
-        assert contact.state == ("completed" if dialed[-1] == "completed" else "exhausted")
+        assert contact.state == ("completed" if dialed[-1] is Outcome.COMPLETED else "exhausted")
 
 
 async def test_a_429_never_burns_an_attempt_and_the_contact_is_dialed_later(
@@ -52,7 +55,7 @@ async def test_a_429_never_burns_an_attempt_and_the_contact_is_dialed_later(
 ) -> None:
     policy = quick_policy(max_attempts=3)
     simulator = sim_config(
-        outcome_mix={"completed": 3, "busy": 1, "no_answer": 1}, talk_seconds=(20, 40)
+        outcome_mix={"completed": 3, "busy": 1, "no_answer": 1}, talk_seconds=(10, 20)
     )
     async with running_engine(
         database_url,
@@ -185,3 +188,27 @@ async def test_a_job_that_finds_no_free_slot_hands_the_contact_back_without_clai
         assert contact.attempts_count == 0
         assert await attempts_of(runtime, campaign_id) == []
         assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 1
+
+
+async def test_a_job_whose_campaign_pauses_before_its_claim_hands_the_contact_back(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    async with open_runtime(sqlite_url, redis_prefix) as runtime:
+        campaign_id = await running_campaign(runtime, NUMBERS[:1])
+        assert await Scheduler(runtime).enqueue_due() == 1
+        (contact,) = await contacts_of(runtime, campaign_id)
+        async with runtime.sessions() as session:
+            target = await load_target(session, contact.id)
+        assert target is not None and target.campaign_state == "running"
+        # The job read a running campaign, then waited for a slot; meanwhile it paused.
+        async with runtime.sessions() as session, session.begin():
+            await service.pause_campaign(session, campaign_id)
+
+        async with runtime.sessions() as session, session.begin():
+            assert await claim(session, target, margin_seconds=120) is None
+
+        (contact,) = await contacts_of(runtime, campaign_id)
+        assert contact.state == ContactState.PENDING
+        assert contact.attempts_count == 0
+        assert contact.last_error == "campaign paused"
+        assert await attempts_of(runtime, campaign_id) == []

@@ -89,7 +89,9 @@ async def test_a_contact_queued_too_long_is_enqueued_again_once(runtime: Runtime
     scheduler = Scheduler(runtime)
     assert await scheduler.enqueue_due() == 1
     (contact,) = await contacts_of(runtime, campaign_id)
-    await runtime.redis.delete(runtime.keys.queue, f"arq:job:{runtime.keys.dial_job_id(contact.id, 1)}")
+    await runtime.redis.delete(
+        runtime.keys.queue, f"arq:job:{runtime.keys.dial_job_id(contact.id, 1)}"
+    )
     async with runtime.sessions() as session, session.begin():
         await session.execute(update(Contact).values(queued_at=ago(3600)))
 
