@@ -46,7 +46,18 @@ def _test_redis_url() -> str:
 
 
 TEST_REDIS_URL = _test_redis_url()
-TABLES = ("webhook_events", "call_attempts", "contacts", "campaign_events", "campaigns")
+TABLES = (
+    "notifications",
+    "audit_log",
+    "suppressions",
+    "blackout_dates",
+    "contact_sources",
+    "webhook_events",
+    "call_attempts",
+    "contacts",
+    "campaign_events",
+    "campaigns",
+)
 
 
 async def _create_database(admin_url: str, name: str) -> str:

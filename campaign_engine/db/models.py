@@ -9,12 +9,13 @@ comes only from the alembic migrations in ``migrations/``; these classes must ma
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -91,6 +92,8 @@ class Campaign(Base):
     # Variable names the agent declares (GET /agent), learned at start; null = not checked.
     agent_variables: Mapped[list[Any] | None] = mapped_column(JSON)
     retry_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Calling windows, days, blackout dates, start/end, preset (null: any time).
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
@@ -190,6 +193,8 @@ class CallAttempt(Base):
         Index("ix_call_attempts_contact", "contact_id"),
         Index("ix_call_attempts_open", "state", "deadline_at"),
         Index("ix_call_attempts_campaign", "campaign_id", "state"),
+        # Caps per number per day across all campaigns.
+        Index("ix_call_attempts_number_day", "to_number", "claimed_at"),
         UniqueConstraint("call_id", name="uq_call_attempts_call_id"),
         UniqueConstraint("session_id", name="uq_call_attempts_session_id"),
     )
@@ -220,4 +225,106 @@ class WebhookEvent(Base):
         UniqueConstraint("session_id", name="uq_webhook_events_session_id"),
         Index("ix_webhook_events_status", "status", "received_at"),
         Index("ix_webhook_events_call_id", "call_id"),
+    )
+
+
+class Suppression(Base):
+    """A number, or a number prefix, that must never be called (globally or in a campaign)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # "number": an exact E.164 number; "prefix": every number starting with it (e.g. +1800).
+    kind: Mapped[str] = mapped_column(String(8))
+    pattern: Mapped[str] = mapped_column(String(20))
+    campaign_id: Mapped[str | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64), default="operator")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_suppressions_pattern", "pattern"),
+        Index("ix_suppressions_kind_campaign", "kind", "campaign_id"),
+    )
+
+
+class BlackoutDate(Base):
+    """A day nobody is called (a holiday): for one campaign, or for all when campaign_id is null."""
+
+    __tablename__ = "blackout_dates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    campaign_id: Mapped[str | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_blackout_dates_day", "day"),)
+
+
+class ContactSource(Base):
+    """Where a campaign's contacts come from when they are pulled again (daily runs)."""
+
+    __tablename__ = "contact_sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), default="sql")
+    # A SQLAlchemy URL; may hold a password, so it is never printed unmasked.
+    source_url: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    # Import options: phone column, --map, --exclude, default region.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_run_at: Mapped[datetime | None]
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_contact_sources_campaign", "campaign_id"),)
+
+
+class Notification(Base):
+    """The outbox of results sent to the operator's own URL, retried until delivered."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id", ondelete="CASCADE"))
+    attempt_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("call_attempts.id", ondelete="SET NULL")
+    )
+    # "attempt": one attempt's outcome; "final": the contact's final result.
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending -> delivered | dead (after the last try; an operator can re-drive it)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_notifications_due", "status", "next_try_at"),)
+
+
+class AuditEntry(Base):
+    """Every operator action (CLI or web): who, when, what, on which target."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_created", "created_at"),
     )

@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, String, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -17,6 +18,8 @@ from campaign_engine.db.models import Base, CallAttempt, Campaign, Contact
 from campaign_engine.db.session import create_engine, session_factory
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 async def schema_differences(url: str, metadata: MetaData = Base.metadata) -> list[Any]:
@@ -57,7 +60,7 @@ MODEL_TABLES = {"campaigns", "campaign_events", "contacts", "call_attempts", "we
 
 
 async def test_migrations_produce_exactly_the_models_schema(database_url: str) -> None:
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
     assert await schema_differences(database_url) == []
 
 
@@ -82,14 +85,14 @@ async def test_downgrade_to_base_then_upgrade_to_head_rebuilds_the_same_schema(
     assert await table_names(database_url) & MODEL_TABLES == set()
 
     await upgrade(database_url)
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
     assert await table_names(database_url) >= MODEL_TABLES
     assert await schema_differences(database_url) == []
 
 
 async def test_upgrade_of_a_database_at_head_changes_nothing(database_url: str) -> None:
     await upgrade(database_url)
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
     assert await schema_differences(database_url) == []
 
 
