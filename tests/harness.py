@@ -84,7 +84,12 @@ class Harness:
     simulator: Simulator
 
     async def add_campaign(
-        self, numbers: list[str], *, policy: RetryPolicy | None = None, **fields: Any
+        self,
+        numbers: list[str],
+        *,
+        policy: RetryPolicy | None = None,
+        start: bool = True,
+        **fields: Any,
     ) -> str:
         async with self.runtime.sessions() as session, session.begin():
             campaign = await service.create_campaign(
@@ -100,9 +105,13 @@ class Harness:
                 for i, number in enumerate(numbers)
             ]
             await insert_batch(session, campaign.id, rows, due_at=utcnow())
-        async with self.runtime.sessions() as session, session.begin():
-            await service.start_campaign(session, campaign.id, None)
+        if start:
+            await self.start_campaign(campaign.id)
         return campaign.id
+
+    async def start_campaign(self, campaign_id: str) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await service.start_campaign(session, campaign_id, None)
 
     async def status(self, campaign_id: str) -> dict[str, Any]:
         async with self.runtime.sessions() as session:

@@ -6,7 +6,7 @@ the rules live in one place and are tested without a database.
 A contact's life::
 
     pending ─▶ queued ─▶ dialing ─▶ calling ─▶ completed | exhausted | failed
-       ▲          │          │          │
+       ▲          │ └──▶ suppressed   │          │
        └──────────┴──────────┴──────────┘   (handed back, or a retry: state "retrying")
 
 An attempt's life::
@@ -60,12 +60,19 @@ class ContactState(StrEnum):
     EXHAUSTED = "exhausted"  # not reached, and the retry policy allows no more attempts
     FAILED = "failed"  # a permanent error about this contact (e.g. Vocobase refused the number)
     CANCELED = "canceled"  # the campaign was canceled before the contact was done
+    SUPPRESSED = "suppressed"  # on the do-not-call list when its turn came: never called
 
 
 CONTACT_WAITING = frozenset({ContactState.PENDING, ContactState.RETRYING})
 CONTACT_ACTIVE = frozenset({ContactState.QUEUED, ContactState.DIALING, ContactState.CALLING})
 CONTACT_FINAL = frozenset(
-    {ContactState.COMPLETED, ContactState.EXHAUSTED, ContactState.FAILED, ContactState.CANCELED}
+    {
+        ContactState.COMPLETED,
+        ContactState.EXHAUSTED,
+        ContactState.FAILED,
+        ContactState.CANCELED,
+        ContactState.SUPPRESSED,
+    }
 )
 
 

@@ -237,9 +237,7 @@ class Suppression(Base):
     # "number": an exact E.164 number; "prefix": every number starting with it (e.g. +1800).
     kind: Mapped[str] = mapped_column(String(8))
     pattern: Mapped[str] = mapped_column(String(20))
-    campaign_id: Mapped[str | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="CASCADE")
-    )
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64), default="operator")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -257,9 +255,7 @@ class BlackoutDate(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     day: Mapped[date] = mapped_column(Date)
-    campaign_id: Mapped[str | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="CASCADE")
-    )
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,7 +8,7 @@ update matches no row and it steps aside.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -86,18 +86,36 @@ def waiting_state(attempts_count: int) -> str:
 
 
 async def hand_back(
-    session: AsyncSession, target: DialTarget, *, delay_seconds: float, reason: str | None
+    session: AsyncSession,
+    target: DialTarget,
+    *,
+    delay_seconds: float = 0,
+    due_at: datetime | None = None,
+    reason: str | None,
 ) -> bool:
-    """Return a queued contact to waiting without an attempt (campaign paused, no slot)."""
+    """Return a queued contact to waiting without an attempt (campaign paused, no slot,
+    outside its window): due again at ``due_at``, or after ``delay_seconds``."""
     result = await session.execute(
         update(Contact)
         .where(Contact.id == target.contact_id, Contact.state == ContactState.QUEUED.value)
         .values(
             state=waiting_state(target.attempts_count),
             queued_at=None,
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+            next_attempt_at=due_at or utcnow() + timedelta(seconds=delay_seconds),
             last_error=reason,
         )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def close_unattempted(
+    session: AsyncSession, target: DialTarget, state: ContactState, reason: str
+) -> bool:
+    """Close a queued contact without dialing it (e.g. suppressed after its upload)."""
+    result = await session.execute(
+        update(Contact)
+        .where(Contact.id == target.contact_id, Contact.state == ContactState.QUEUED.value)
+        .values(state=state.value, queued_at=None, next_attempt_at=None, last_error=reason)
     )
     return bool(getattr(result, "rowcount", 0))
 

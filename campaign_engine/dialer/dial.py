@@ -2,7 +2,8 @@
 
 Order matters and is the whole point of this module:
 
-1. read the contact and campaign; give it back if the campaign is not running;
+1. read the contact and campaign; give it back if the campaign is not running, close it
+   if it is suppressed, give it back for later if it may not be called now (the gate);
 2. take every limit (one Redis round trip) — nothing is claimed while we wait;
 3. claim the attempt in a committed transaction (a second copy of the job finds nothing);
 4. send ``POST /calls/start`` and record what it did:
@@ -23,7 +24,9 @@ from typing import Any
 from campaign_engine.campaigns.lifecycle import pause_for_error
 from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.campaigns.states import CampaignState, ContactState
+from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts
+from campaign_engine.dialer.gate import check_before_dial
 from campaign_engine.dialer.limit_plan import effective_concurrency, slot_names_for, start_plan
 from campaign_engine.dialer.outcome import CallReport, Recorded, record_outcome
 from campaign_engine.runtime import Runtime
@@ -71,6 +74,18 @@ async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
     if target.campaign_state != CampaignState.RUNNING.value:
         await _hand_back(runtime, target, 0, f"campaign {target.campaign_state}")
         return "campaign-not-running"
+    async with runtime.sessions() as session, session.begin():
+        verdict = await check_before_dial(session, target, utcnow())
+        if verdict.never:
+            await attempts.close_unattempted(
+                session, target, ContactState.SUPPRESSED, verdict.reason
+            )
+            return "suppressed"
+        if not verdict.allowed:
+            await attempts.hand_back(
+                session, target, due_at=verdict.retry_at, reason=verdict.reason
+            )
+            return "not-now"
 
     if not await _take_limits(runtime, target):
         await _hand_back(runtime, target, 0, None)
