@@ -27,6 +27,16 @@ class RedisKeys:
         """Vocobase's partner concurrency as last read from GET /calls/concurrency."""
         return f"{self.prefix}:limit:learned:concurrency"
 
+    @property
+    def lowered_concurrency(self) -> str:
+        """The partner concurrency lowered after concurrency 429s (expires when they stop)."""
+        return f"{self.prefix}:limit:lowered:concurrency"
+
+    @property
+    def lowered_rate(self) -> str:
+        """The share of the configured request rate in force after rate 429s (expires too)."""
+        return f"{self.prefix}:limit:lowered:rate"
+
     def rate(self, name: str) -> str:
         """A GCRA rate limiter's theoretical arrival time."""
         return f"{self.prefix}:limit:rate:{name}"

@@ -15,6 +15,7 @@ import signal
 
 import uvicorn
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.worker import build_worker, request_stop
@@ -23,6 +24,8 @@ from campaign_engine.runtime import Runtime
 from campaign_engine.server import create_app
 
 log = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 1.0
 
 
 class Services:
@@ -77,8 +80,23 @@ class Services:
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
 
     async def _run_worker(self, worker: Worker) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.async_run()
+        """Run the arq worker; when Redis goes away, wait and start a fresh one.
+
+        Nothing is lost meanwhile: jobs in flight finish against the database, and the
+        scheduler rebuilds the queue from the database once Redis is back.
+        """
+        while True:
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.async_run()
+                return
+            except (RedisError, OSError) as exc:
+                if self.runtime.stopping.is_set():
+                    return
+                log.error("worker lost Redis (%s); retrying in %.0fs", exc, REDIS_RETRY_SECONDS)
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
+                worker = build_worker(self.runtime)
+                self.worker = worker
 
     async def stop(self) -> None:
         """Stop gracefully, in the order that loses nothing."""

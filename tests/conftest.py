@@ -128,6 +128,13 @@ def database_url(
 
 
 @pytest.fixture
+def postgres_url(postgres_ready: str) -> str:
+    """The production backend only (fault tests, benchmarks' twins): migrated and empty."""
+    asyncio.run(_truncate_postgres(postgres_ready))
+    return postgres_ready
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     """For tests about behaviour that does not depend on the backend."""
     path = tmp_path / "test.db"

@@ -26,8 +26,10 @@ from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.campaigns.states import CampaignState, ContactState
 from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts
+from campaign_engine.dialer.adaptive import after_rate_limited, read_limit_state
 from campaign_engine.dialer.gate import check_before_dial
-from campaign_engine.dialer.limit_plan import effective_concurrency, slot_names_for, start_plan
+from campaign_engine.dialer.limit_plan import slot_names_for, start_plan
+from campaign_engine.dialer.limiter import Grant
 from campaign_engine.dialer.outcome import CallReport, Recorded, record_outcome
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import (
@@ -57,11 +59,6 @@ def call_variables(
     return chosen
 
 
-async def learned_concurrency(runtime: Runtime) -> int | None:
-    raw = await runtime.redis.get(runtime.keys.learned_concurrency)
-    return int(raw) if raw is not None else None
-
-
 async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
     """arq job entry point; returns a short word saying what happened (for logs/tests)."""
     runtime: Runtime = ctx["runtime"]
@@ -87,7 +84,10 @@ async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
             )
             return "not-now"
 
-    if not await _take_limits(runtime, target):
+    grant = await _take_limits(runtime, target)
+    if grant.held_elsewhere:
+        return "held-elsewhere"
+    if not grant.granted:
         await _hand_back(runtime, target, 0, None)
         return "no-slot"
     slot_names = slot_names_for(target.provider, target.campaign_id)
@@ -102,28 +102,43 @@ async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
     return await _start(runtime, target, attempt_id, slot_names)
 
 
-async def _take_limits(runtime: Runtime, target: attempts.DialTarget) -> bool:
-    """Wait (in this job) until every limit has room, up to the configured time."""
+async def _take_limits(runtime: Runtime, target: attempts.DialTarget) -> Grant:
+    """Wait (in this job) until every limit has room, up to the configured time.
+
+    The lease is short at first — long enough for the start request — and is extended to
+    the call's whole possible length once the call may exist, so a job that dies before
+    sending frees its slot soon.
+    """
     limits = runtime.settings.limits
+    state = await read_limit_state(runtime.redis, runtime.keys)
     plan = start_plan(
         limits,
         provider=target.provider,
         campaign_id=target.campaign_id,
         campaign_max_concurrent=target.max_concurrent,
         campaign_calls_per_minute=target.calls_per_minute,
-        vocobase_concurrency=effective_concurrency(limits, await learned_concurrency(runtime)),
+        vocobase_concurrency=state.concurrency(limits),
+        rate_factor=state.rate_factor,
     )
-    ttl_ms = int((target.max_call_seconds + limits.slot_margin_seconds) * 1000)
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + runtime.settings.dialer.max_wait_seconds
     while True:
-        grant = await runtime.limiter.acquire(plan, target.lease, ttl_ms)
-        if grant.granted:
-            return True
+        grant = await runtime.limiter.acquire(plan, target.lease, _request_ttl_ms(runtime))
+        if grant.granted or grant.held_elsewhere:
+            return grant
         remaining = give_up_at - loop.time()
         if remaining <= 0 or runtime.stopping.is_set():
-            return False
+            return grant
         await asyncio.sleep(min(grant.wait_ms / 1000, remaining, 1.0))
+
+
+def _request_ttl_ms(runtime: Runtime) -> int:
+    vocobase = runtime.settings.vocobase
+    return int((vocobase.timeout_seconds + vocobase.connect_timeout_seconds + 30) * 1000)
+
+
+def _call_ttl_ms(runtime: Runtime, target: attempts.DialTarget) -> int:
+    return int((target.max_call_seconds + runtime.settings.limits.slot_margin_seconds) * 1000)
 
 
 async def _hand_back(
@@ -152,6 +167,7 @@ async def _start(
         started = await runtime.vocobase.start_call(request)
     except VocobaseError as exc:
         return await _failed_start(runtime, target, attempt_id, slot_names, exc)
+    await runtime.limiter.extend(slot_names, target.lease, _call_ttl_ms(runtime, target))
     async with runtime.sessions() as session, session.begin():
         await attempts.mark_started(
             session, attempt_id, call_id=started.call_id, session_id=started.session_id
@@ -169,13 +185,17 @@ async def _failed_start(
 ) -> str:
     error = str(exc)
     if exc.maybe_sent:
+        await runtime.limiter.extend(slot_names, target.lease, _call_ttl_ms(runtime, target))
         async with runtime.sessions() as session, session.begin():
             await attempts.mark_unknown(session, attempt_id, error=error)
         log.warning("start of attempt %s has an unknown fate: %s", attempt_id, error)
         return "unknown"
     if isinstance(exc, RateLimited):
-        cooldown = exc.retry_after or runtime.settings.limits.cooldown_seconds
+        limits = runtime.settings.limits
+        cooldown = exc.retry_after or limits.cooldown_seconds
         await runtime.limiter.cool_down(cooldown)
+        await after_rate_limited(runtime.redis, runtime.keys, limits, exc.kind)
+        log.warning("429 (%s) from Vocobase: fleet cools down %.1fs", exc.kind, cooldown)
         await _give_back(runtime, attempt_id, slot_names, target, error, cooldown)
         return "rate-limited"
     if isinstance(exc, APIError) and is_campaign_fatal(exc):

@@ -58,16 +58,38 @@ def campaign_key(campaign_id: str) -> str:
     return f"campaign:{campaign_id}"
 
 
-def effective_concurrency(limits: LimitSettings, learned: int | None) -> int:
-    """The partner concurrency to respect: the configured number, or what the API said.
+def effective_concurrency(
+    limits: LimitSettings, learned: int | None, lowered: int | None = None
+) -> int:
+    """The partner concurrency to respect: the configured number, or what the API said,
+    or lower while concurrency 429s say even that is too much.
 
     With ``"auto"`` and nothing learned yet, the documented default of 5 is assumed. A
     configured number is a cap: the learned value can only lower it.
     """
     configured = limits.vocobase.concurrency
     if configured == "auto":
-        return learned if learned is not None else 5
-    return min(configured, learned) if learned is not None else configured
+        limit = learned if learned is not None else 5
+    else:
+        limit = min(configured, learned) if learned is not None else configured
+    return max(1, min(limit, lowered)) if lowered is not None else limit
+
+
+# After each 429 the matching limit drops a step; with no 429 for ADAPTIVE_MEMORY_SECONDS
+# the lowered value is forgotten and the configured limit applies again.
+ADAPTIVE_MEMORY_SECONDS = 300
+RATE_STEP = 0.8
+MIN_RATE_FACTOR = 0.1
+
+
+def lowered_concurrency(in_force: int) -> int:
+    """One less than the concurrency that just drew a 429 (never below one call)."""
+    return max(1, in_force - 1)
+
+
+def lowered_rate_factor(current: float | None) -> float:
+    """The request rate, as a share of the configured one, after one more rate 429."""
+    return max(MIN_RATE_FACTOR, (current or 1.0) * RATE_STEP)
 
 
 def start_plan(
@@ -78,9 +100,11 @@ def start_plan(
     campaign_max_concurrent: int | None,
     campaign_calls_per_minute: int | None,
     vocobase_concurrency: int,
+    rate_factor: float = 1.0,
 ) -> LimitPlan:
     """Everything one ``POST /calls/start`` must pass."""
-    rates = [RateLimit(VOCOBASE_CALLS, interval_ms(limits.vocobase.calls_per_minute / 60))]
+    calls_per_second = limits.vocobase.calls_per_minute / 60 * rate_factor
+    rates = [RateLimit(VOCOBASE_CALLS, interval_ms(calls_per_second))]
     slots = [SlotLimit(VOCOBASE_ACTIVE, vocobase_concurrency)]
     provider_limits = limits.providers.get(provider.lower())
     if provider_limits is not None:
@@ -98,9 +122,9 @@ def start_plan(
     return LimitPlan(tuple(rates), tuple(slots))
 
 
-def poll_plan(limits: LimitSettings, share: float) -> LimitPlan:
+def poll_plan(limits: LimitSettings, share: float, rate_factor: float = 1.0) -> LimitPlan:
     """One reconciliation request: a ``/calls/*`` token, within the reconciler's share."""
-    per_second = limits.vocobase.calls_per_minute / 60
+    per_second = limits.vocobase.calls_per_minute / 60 * rate_factor
     return LimitPlan(
         (
             RateLimit(VOCOBASE_CALLS, interval_ms(per_second)),

@@ -32,6 +32,11 @@ local arg = 6
 local wait = 0
 local blocked = ''
 local tats = {}
+-- A lease belongs to whoever took it: another job for the same attempt steps aside.
+if n_slots > 0 and lease ~= '' then
+  local held = redis.call('ZSCORE', KEYS[2 + n_rates], lease)
+  if held and tonumber(held) > now then return {0, -1, 'held'} end
+end
 for i = 1, n_rates do
   local interval = tonumber(ARGV[arg])
   local burst = tonumber(ARGV[arg + 1])
@@ -50,7 +55,7 @@ for j = 1, n_slots do
   local limit = tonumber(ARGV[arg])
   arg = arg + 1
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if not redis.call('ZSCORE', key, lease) and redis.call('ZCARD', key) >= limit then
+  if redis.call('ZCARD', key) >= limit then
     if wait < slot_poll then
       wait = slot_poll
       blocked = key
@@ -72,11 +77,32 @@ return {1, 0, ''}
 """
 
 
+# KEYS: slot keys...; ARGV: lease, ttl_ms. Moves the lease's expiry where it is held.
+_EXTEND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ms = now + tonumber(ARGV[2])
+for i = 1, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('ZADD', KEYS[i], until_ms, ARGV[1])
+    local latest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', KEYS[i], tonumber(latest[2]) + 60000)
+  end
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Grant:
     granted: bool
     wait_ms: int
     blocked_by: str
+
+    @property
+    def held_elsewhere(self) -> bool:
+        """Another job holds this attempt's lease: it is handling the contact."""
+        return self.blocked_by == "held"
 
 
 class Limiter:
@@ -87,6 +113,7 @@ class Limiter:
         self._keys = keys
         self._slot_poll_ms = slot_poll_ms
         self._acquire = redis.register_script(_ACQUIRE)
+        self._extend = redis.register_script(_EXTEND)
 
     async def acquire(self, plan: LimitPlan, lease: str = "", lease_ttl_ms: int = 0) -> Grant:
         keys = [self._keys.cooldown]
@@ -105,6 +132,11 @@ class Limiter:
         granted, wait_ms, blocked = await self._acquire(keys=keys, args=args)
         blocked_name = blocked.decode() if isinstance(blocked, bytes) else str(blocked)
         return Grant(bool(granted), int(wait_ms), blocked_name)
+
+    async def extend(self, slot_names: tuple[str, ...], lease: str, ttl_ms: int) -> None:
+        """Keep a held lease for ``ttl_ms`` from now (on Redis's clock)."""
+        keys = [self._keys.slots(name) for name in slot_names]
+        await self._extend(keys=keys, args=[lease, ttl_ms])
 
     async def release(self, slot_names: tuple[str, ...], lease: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 DIAL_JOB = "dial_contact"
 CONCURRENCY_REFRESH_SECONDS = 300
 WEBHOOK_SWEEP_AFTER_SECONDS = 5.0
+ENQUEUE_CHUNK = 100
 
 
 @dataclass
@@ -135,14 +137,28 @@ class Scheduler:
                 or 0
             )
 
-    async def _enqueue(self, contacts: list[tuple[int, int]]) -> None:
+    async def _enqueue(self, contacts: list[tuple[int, int]], *, again: bool = False) -> None:
+        """One arq job per contact, sent in concurrent chunks.
+
+        A first enqueue uses the deterministic job id, so a second scheduler (or a retried
+        tick) cannot double it. Enqueueing ``again`` (the old job may be stuck in a dead
+        worker, where arq would hold its id for a long time) uses a fresh id: if both jobs
+        ever run, the database claim lets only one of them dial.
+        """
         keys = self.runtime.keys
-        for contact_id, attempts_count in contacts:
-            await self.runtime.redis.enqueue_job(
-                DIAL_JOB,
-                contact_id,
-                _job_id=keys.dial_job_id(contact_id, attempts_count + 1),
-                _queue_name=keys.queue,
+        suffix = f":r{time.time_ns() // 1_000_000}" if again else ""
+        for start in range(0, len(contacts), ENQUEUE_CHUNK):
+            chunk = contacts[start : start + ENQUEUE_CHUNK]
+            await asyncio.gather(
+                *(
+                    self.runtime.redis.enqueue_job(
+                        DIAL_JOB,
+                        contact_id,
+                        _job_id=keys.dial_job_id(contact_id, attempts_count + 1) + suffix,
+                        _queue_name=keys.queue,
+                    )
+                    for contact_id, attempts_count in chunk
+                )
             )
 
     async def requeue_stale(self, *, older_than: timedelta | None = None) -> int:
@@ -165,7 +181,7 @@ class Scheduler:
                     .where(Contact.id.in_([row.id for row in rows]))
                     .values(queued_at=utcnow())
                 )
-        await self._enqueue([(row.id, row.attempts_count) for row in rows])
+        await self._enqueue([(row.id, row.attempts_count) for row in rows], again=True)
         return len(rows)
 
     async def rebuild_if_redis_was_lost(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -97,13 +98,25 @@ async def test_a_full_slot_set_denies_and_a_release_frees_the_slot(
     assert await limiter.in_use("active") == 2
 
 
-async def test_the_same_lease_taken_twice_holds_one_slot(limiter: Limiter) -> None:
-    plan = slots(SlotLimit("active", 1))
-    assert (await limiter.acquire(plan, "job-1", LONG_TTL)).granted
-    # A duplicated job for the same attempt is not refused by its own lease.
-    assert (await limiter.acquire(plan, "job-1", LONG_TTL)).granted
+async def test_a_second_job_for_the_same_attempt_is_told_the_lease_is_held_and_takes_nothing(
+    limiter: Limiter,
+) -> None:
+    plan = slots(SlotLimit("active", 2))
+    assert (await limiter.acquire(plan, "contact-7:1", LONG_TTL)).granted
+    duplicate = await limiter.acquire(plan, "contact-7:1", LONG_TTL)
+    # Releasing on its behalf would free the live call's slot: it must not own the lease.
+    assert not duplicate.granted and duplicate.held_elsewhere
     assert await limiter.in_use("active") == 1
-    assert not (await limiter.acquire(plan, "job-2", LONG_TTL)).granted
+    assert (await limiter.acquire(plan, "contact-8:1", LONG_TTL)).granted
+
+
+async def test_extend_keeps_a_short_lease_for_the_whole_call(limiter: Limiter) -> None:
+    plan = slots(SlotLimit("active", 1))
+    assert (await limiter.acquire(plan, "calling", 200)).granted
+    await limiter.extend(("active",), "calling", LONG_TTL)
+    await asyncio.sleep(0.3)  # past the first TTL; only the extension keeps it
+    assert await limiter.in_use("active") == 1
+    assert not (await limiter.acquire(plan, "next", LONG_TTL)).granted
 
 
 async def test_a_lease_expires_by_itself_after_its_ttl(limiter: Limiter) -> None:
