@@ -51,8 +51,19 @@ PHONE_COLUMN_NAMES: tuple[str, ...] = (
     "number",
     "home_phone",
     "business_phone",
+    # European spreadsheets (accents are stripped first: "Teléfono" -> "telefono").
+    "telefon",
+    "telefono",
+    "telefone",
+    "movil",
+    "celular",
+    "cellulare",
+    "handy",
+    "mobil",
 )
-_PHONE_WORDS = frozenset({"phone", "mobile", "cell", "msisdn", "whatsapp", "telephone", "tel"})
+_PHONE_WORDS = frozenset(
+    {"phone", "mobile", "cell", "msisdn", "whatsapp", "telephone", "tel", "telefon", "telefono"}
+)
 # Words that mark a column *about* a phone rather than holding one ("Phone 1 - Label").
 _NOT_A_NUMBER_WORDS = frozenset(
     {"type", "label", "ext", "extension", "country", "code", "status", "verified", "consent"}
@@ -116,6 +127,17 @@ class ColumnMapping:
     @property
     def variable_names(self) -> tuple[str, ...]:
         return tuple(name for _, name in self.variables)
+
+    def without(self, variables: Iterable[str]) -> ColumnMapping:
+        """The same plan with the columns of ``variables`` left out (ignored) instead."""
+        drop = set(variables)
+        return ColumnMapping(
+            self.headers,
+            self.phone_index,
+            tuple((index, name) for index, name in self.variables if name not in drop),
+            self.ignored
+            + tuple(self.headers[index] for index, name in self.variables if name in drop),
+        )
 
     @classmethod
     def build(

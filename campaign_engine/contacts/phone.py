@@ -6,7 +6,10 @@ what can be recovered exactly and reject what cannot, because dialling a wrong n
 than skipping a row.
 
 This runs once per row of files with millions of rows, so it returns a result value instead of
-raising and keeps no per-number cache (numbers in a file are nearly all distinct).
+raising and keeps no per-number cache (numbers in a file are nearly all distinct). It also does
+each piece of libphonenumber's work once: plain digit strings skip the general parser
+(``fast_parse``), and validity, region and time zones come from one computation of the
+number's type (``number_facts``).
 """
 
 from __future__ import annotations
@@ -15,16 +18,14 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
-from phonenumbers.timezone import time_zones_for_number
+from phonenumbers import NumberParseException
 
+from campaign_engine.contacts.fast_parse import parse_plain
+from campaign_engine.contacts.number_facts import e164_of, facts
 from campaign_engine.contacts.reasons import RejectReason
 
 MAX_RAW_LENGTH = 32
 """Longer cells are notes or several numbers in one cell, never one phone number."""
-
-_UNKNOWN_TIMEZONE = "Etc/Unknown"
-_NON_GEOGRAPHIC_REGIONS = frozenset({"001", "ZZ"})
 
 # Excel turns long digit strings into floats; once shown as 9.19876543210E+11 the trailing
 # digits are gone, so such a cell can never be trusted, whatever libphonenumber makes of it.
@@ -84,39 +85,34 @@ def normalize(raw: str, default_region: str | None) -> ParsedPhone | PhoneError:
             f"{len(text)} characters; a phone cell holds at most {MAX_RAW_LENGTH}",
         )
     text = _clean(text)
-    if _SCIENTIFIC.fullmatch(text):
+    if ("e" in text or "E" in text) and _SCIENTIFIC.fullmatch(text):
         return PhoneError(
             RejectReason.INVALID_NUMBER,
             f"{original!r} is a spreadsheet number in scientific notation and has lost "
             "digits; format the column as text in the source and export again",
         )
 
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except NumberParseException as exc:
-        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE and not default_region:
-            detail = f"{original!r} has no country code and no default region was given"
-        else:
-            reason = str(exc).split(") ", 1)[-1].rstrip(".")
-            detail = f"{original!r} is not a phone number: {reason}"
-        return PhoneError(RejectReason.INVALID_NUMBER, detail)
-
-    if not phonenumbers.is_valid_number(number):
-        return PhoneError(
-            RejectReason.INVALID_NUMBER,
-            f"{original!r} is not a valid number"
-            + (f" (read as {_e164(number)})" if number.country_code else ""),
-        )
-
-    region = phonenumbers.region_code_for_number(number)
-    zones = time_zones_for_number(number)
-    if _UNKNOWN_TIMEZONE in zones:
-        zones = tuple(zone for zone in zones if zone != _UNKNOWN_TIMEZONE)
-    return ParsedPhone(
-        e164=_e164(number),
-        region=None if region is None or region in _NON_GEOGRAPHIC_REGIONS else region,
-        timezones=tuple(zones),  # already a tuple: no copy
-    )
+    # The fast path is trusted for valid numbers only: anything else gets the full parser,
+    # so an invalid cell is described exactly as parse() sees it.
+    plain = parse_plain(text, default_region)
+    known = None if plain is None else facts(plain)
+    if known is None:
+        try:
+            number = phonenumbers.parse(text, default_region)
+        except NumberParseException as exc:
+            if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE and not default_region:
+                detail = f"{original!r} has no country code and no default region was given"
+            else:
+                reason = str(exc).split(") ", 1)[-1].rstrip(".")
+                detail = f"{original!r} is not a phone number: {reason}"
+            return PhoneError(RejectReason.INVALID_NUMBER, detail)
+        known = facts(number)
+        if known is None:
+            read_as = f" (read as {e164_of(number)})" if number.country_code else ""
+            return PhoneError(
+                RejectReason.INVALID_NUMBER, f"{original!r} is not a valid number{read_as}"
+            )
+    return ParsedPhone(known.e164, known.region, known.timezones)
 
 
 def _clean(text: str) -> str:
@@ -125,15 +121,10 @@ def _clean(text: str) -> str:
         text = text[1:].lstrip()
     if text[:4].lower() == "tel:":
         text = _TEL_PREFIX.sub("", text, count=1)
-    float_form = _FLOAT_SUFFIX.fullmatch(text)
-    if float_form:
+    if "." in text and (float_form := _FLOAT_SUFFIX.fullmatch(text)):
         text = float_form.group(1)
     # "00" is the international prefix nearly everywhere, but libphonenumber only honours the
     # default region's own prefix (011 for US), so "0091..." with region US would be misread.
     if text.startswith("00"):
         text = "+" + text[2:]
     return text
-
-
-def _e164(number: phonenumbers.PhoneNumber) -> str:
-    return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))

@@ -3,6 +3,10 @@
 Each batch is one transaction: a crash or Ctrl-C leaves whole batches or nothing, and
 running the same import again skips the numbers already there (reported as
 ``duplicate_in_campaign``), so it completes without duplicates.
+
+This is the ORM form, for a handful of contacts (tests, the demo harness); imports write
+through ``bulk_insert``, which does the same with far less work per row (no ORM, no
+per-row parameters).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,7 +9,16 @@ import pytest
 from campaign_engine.contacts.columns import ColumnMapping
 from campaign_engine.contacts.csv_source import Record, open_csv
 from campaign_engine.contacts.reasons import RejectReason
-from campaign_engine.contacts.rows import Accepted, Rejected, validate_rows
+from campaign_engine.contacts.rows import (
+    Accepted,
+    FirstSeen,
+    Rejected,
+    RowPlan,
+    Valid,
+    check_chunk,
+    validate_rows,
+    variables_json,
+)
 
 
 def run(
@@ -123,3 +133,35 @@ def test_excluded_and_underscore_columns_are_not_variables(tmp_path: Path) -> No
         mapping = ColumnMapping.build(source.header, exclude={"ssn"})
         [row] = validate_rows(source, mapping, "IN")
     assert isinstance(row, Accepted) and row.variables == {"name": "A"}
+
+
+def test_chunk_checks_give_what_the_one_process_validation_gives(tmp_path: Path) -> None:
+    data = (
+        b"Phone,Name\n98765 43210,Asha\n12345,Bad\n,Empty\n+1 201 555 0123,Tom\n98765 43210,Again\n"
+    )
+    serial = run(tmp_path, data)
+    with open_csv(tmp_path / "contacts.csv") as source:
+        plan = RowPlan.build(ColumnMapping.build(source.header), "IN")
+        checked = check_chunk([record.fields for record in source], plan)
+
+    first_seen = FirstSeen()
+    for row, result in zip(serial, checked, strict=True):
+        if isinstance(result, Valid):
+            refused = first_seen.refusal(result.e164)
+            if refused is None:
+                assert isinstance(row, Accepted)
+                assert (result.e164, result.region) == (row.e164, row.region)
+                assert json.loads(result.timezones_json) == list(row.timezones)
+                assert json.loads(result.variables_json) == row.variables
+                continue
+            result = refused
+        assert isinstance(row, Rejected)
+        assert (result.reason, result.detail) == (row.reason, row.detail)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"name": "Asha"}, {"name": 'Zoë "Z" \\ 日本\n\t', "city": "", "plan": "\u2028"}],
+)
+def test_variables_json_is_exactly_what_json_dumps_writes(values: dict[str, str]) -> None:
+    assert variables_json(values) == json.dumps(values)

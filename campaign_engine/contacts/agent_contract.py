@@ -1,0 +1,83 @@
+"""The agent's declared variables are the contract a contact list must meet.
+
+Vocobase fills a call's prompt from the variables the agent declares (``GET /agent/{id}``)
+and refuses the ones it does not, so a list is checked against that declaration *before*
+anything is imported: a mismatch found after a million rows were written would fail a
+million calls. The declaration is learned at ``campaign start``; an import into a campaign
+that has not started yet asks Vocobase itself (when an API key is configured) and keeps the
+answer on the campaign.
+
+Variables the engine fills in itself (the correlation variable) never count as missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaign_engine.contacts.columns import ColumnMapping, check_against_agent
+from campaign_engine.contacts.summary import ImportRefused
+from campaign_engine.db.models import Campaign
+
+AgentLookup = Callable[[str], Awaitable[Sequence[str]]]
+"""Given an agent id, the variable names it declares (raises if it cannot be asked)."""
+
+
+async def declared_variables(
+    sessions: async_sessionmaker[AsyncSession],
+    campaign: Campaign,
+    lookup: AgentLookup | None,
+    *,
+    remember: bool,
+) -> list[str] | None:
+    """The campaign's agent variables: as stored, else asked of Vocobase, else None (any).
+
+    With ``remember``, an answer from Vocobase is stored on the campaign.
+    """
+    if campaign.agent_variables is not None or lookup is None:
+        return campaign.agent_variables
+    declared = [str(name) for name in await lookup(campaign.agent_id)]
+    if remember:
+        async with sessions() as session, session.begin():
+            stored = await session.get(Campaign, campaign.id)
+            if stored is not None and stored.agent_variables is None:
+                stored.agent_variables = declared
+    return declared
+
+
+def fit_to_agent(
+    mapping: ColumnMapping,
+    declared: Sequence[str] | None,
+    *,
+    engine_variables: Sequence[str] = (),
+    drop_undeclared: bool = False,
+) -> tuple[ColumnMapping, tuple[str, ...]]:
+    """The mapping to import with, and the columns dropped to meet the agent's contract.
+
+    Raises ImportRefused, naming every problem and its fix, when the file cannot meet it.
+    """
+    check = check_against_agent(mapping, declared)
+    missing = [name for name in check.missing if name not in engine_variables]
+    dropped: tuple[str, ...] = ()
+    problems = []
+    if check.undeclared and drop_undeclared:
+        by_variable = {name: mapping.headers[index] for index, name in mapping.variables}
+        dropped = tuple(by_variable[name] for name in check.undeclared)
+        mapping = mapping.without(check.undeclared)
+    elif check.undeclared:
+        problems.append(
+            "columns the agent does not declare: "
+            + ", ".join(check.undeclared)
+            + " (drop them with --exclude COLUMN or --drop-undeclared, "
+            "or rename with --map COLUMN=VARIABLE)"
+        )
+    if missing:
+        problems.append(
+            "variables the agent declares that no column supplies: "
+            + ", ".join(missing)
+            + " (rename a column with --map COLUMN=VARIABLE)"
+        )
+    if problems:
+        raise ImportRefused("nothing imported; " + "; ".join(problems))
+    return mapping, dropped

@@ -1,0 +1,242 @@
+"""``campaign-engine contacts`` against a real SQLite database: database sources, saved
+sources, the agent's contract fetched from Vocobase (the simulator), and Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from campaign_engine.cli import app
+from campaign_engine.db.models import Campaign, Contact
+from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.simulator.cli import serve_in_background
+from tests.harness import AGENT_ID, API_KEY, sim_config
+
+QUERY = "SELECT phone, name FROM leads"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(("CAMPAIGN_ENGINE_", "VOCOBASE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+class Cli:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(app, ["--config", str(self.config), *args])
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def create(self) -> str:
+        return self.ok(
+            "campaign", "create", "--name", "X", "--agent-id", AGENT_ID, "--default-region", "IN"
+        ).strip()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sqlite_url: str) -> Cli:
+    config = tmp_path / "engine.toml"
+    config.write_text(f'[database]\nurl = "{sqlite_url}"\n', encoding="utf-8")
+    return Cli(config)
+
+
+def crm(path: Path, *numbers: str) -> str:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS leads (phone TEXT, name TEXT)")
+        connection.executemany(
+            "INSERT INTO leads VALUES (?, ?)", [(n, f"lead {n[-2:]}") for n in numbers]
+        )
+    return f"sqlite:///{path}"
+
+
+def one_line_error(result: Result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    return result.stderr
+
+
+def stored(url: str, campaign_id: str) -> tuple[int, list[str] | None]:
+    async def read() -> tuple[int, list[str] | None]:
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session:
+                count = await session.scalar(
+                    select(func.count())
+                    .select_from(Contact)
+                    .where(Contact.campaign_id == campaign_id)
+                )
+                campaign = await session.get(Campaign, campaign_id)
+                assert campaign is not None
+                return int(count or 0), campaign.agent_variables
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_a_saved_database_source_is_pulled_again_adding_only_new_leads(
+    cli: Cli, tmp_path: Path
+) -> None:
+    campaign_id = cli.create()
+    url = crm(tmp_path / "crm.db", "9876543210", "9876543211")
+
+    first = json.loads(
+        cli.ok("contacts", "import", campaign_id, "--from-sql", QUERY, "--source-url", url,
+               "--save-source", "--json")
+    )  # fmt: skip
+    crm(tmp_path / "crm.db", "9876543212")
+    pulled = json.loads(cli.ok("contacts", "pull", campaign_id, "--json"))
+    sources = json.loads(cli.ok("contacts", "sources", campaign_id, "--json"))
+
+    assert (first["imported"], first["query"], first["file"]) == (2, QUERY, url)
+    assert [(s["imported"], s["rejected_by_reason"]) for s in pulled] == [
+        (1, {"duplicate_in_campaign": 2})
+    ]
+    assert [(s["source_url"], s["query"], s["last_result"]["imported"]) for s in sources] == [
+        (url, QUERY, 1)
+    ]
+    cli.ok("contacts", "forget-source", str(sources[0]["id"]))
+    assert json.loads(cli.ok("contacts", "sources", campaign_id, "--json")) == []
+
+
+def test_a_database_error_is_one_line_with_the_password_masked(cli: Cli) -> None:
+    campaign_id = cli.create()
+    url = "postgresql+asyncpg://crm:hunter2@127.0.0.1:1/crm"
+
+    result = cli("contacts", "import", campaign_id, "--from-sql", QUERY, "--source-url", url)
+
+    message = one_line_error(result, 1)
+    assert "hunter2" not in result.output
+    assert "postgresql+asyncpg://crm:***@127.0.0.1:1/crm" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "give either a CSV file or --from-sql"),
+        (["list.csv", "--from-sql", QUERY, "--source-url", "sqlite://"], "give either"),
+        (["--from-sql", QUERY], "--from-sql needs --source-url"),
+        (["list.csv", "--save-source"], "go with --from-sql"),
+        (["--from-sql", QUERY, "--source-url", "sqlite://", "--encoding", "utf-8"], "CSV files"),
+        (["--from-sql", QUERY, "--source-url", "sqlite://", "--save-source", "--dry-run"], "saves"),
+    ],
+)
+def test_inconsistent_source_options_are_refused_before_anything_runs(
+    cli: Cli, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    (tmp_path / "list.csv").write_text("phone\n9876543210\n", encoding="utf-8")
+    result = cli("contacts", "import", "any-campaign", *extra)
+    assert message in one_line_error(result, 2)
+
+
+@pytest.fixture
+def vocobase_url() -> Iterator[str]:
+    """The Vocobase simulator (its agent declares ``name`` and ``ce_attempt_id``), served
+    from a thread of its own while the CLI runs its own event loop."""
+    ready = threading.Event()
+    served: dict[str, str] = {}
+    stop: list[Callable[[], object]] = []
+
+    async def serve() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        async with serve_in_background(sim_config()) as (url, _simulator):
+            served["url"] = url
+            stop.append(lambda: loop.call_soon_threadsafe(stopping.set))
+            ready.set()
+            await stopping.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(15), "the simulator did not start"
+    yield served["url"]
+    stop[0]()
+    thread.join(15)
+
+
+def test_the_agent_is_asked_for_its_variables_at_import_and_undeclared_columns_dropped(
+    tmp_path: Path, sqlite_url: str, vocobase_url: str
+) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text(
+        f'[database]\nurl = "{sqlite_url}"\n\n'
+        f'[vocobase]\nbase_url = "{vocobase_url}"\napi_key = "{API_KEY}"\n',
+        encoding="utf-8",
+    )
+    cli = Cli(config)
+    campaign_id = cli.create()
+    (tmp_path / "list.csv").write_text("phone,name,city\n9876543210,Asha,Pune\n", "utf-8")
+
+    refused = cli("contacts", "import", campaign_id, "list.csv")
+    dropped = cli.ok("contacts", "import", campaign_id, "list.csv", "--drop-undeclared")
+
+    assert "columns the agent does not declare: city" in one_line_error(refused, 1)
+    assert "left out (the agent does not declare them): city" in dropped
+    assert stored(sqlite_url, campaign_id) == (1, ["name", "ce_attempt_id"])
+
+
+def test_checking_in_worker_processes_gives_the_same_summary(cli: Cli, tmp_path: Path) -> None:
+    campaign_a, campaign_b = cli.create(), cli.create()
+    rows = "".join(f"98765432{i:02d},P{i}\n" for i in range(12)) + "12345,bad\n9876543200,dup\n"
+    (tmp_path / "list.csv").write_text("phone,name\n" + rows, encoding="utf-8")
+
+    one = json.loads(
+        cli.ok("contacts", "import", campaign_a, "list.csv", "--workers", "0", "--json")
+    )
+    two = json.loads(
+        cli.ok("contacts", "import", campaign_b, "list.csv", "--workers", "2",
+               "--batch-size", "5", "--json")
+    )  # fmt: skip
+
+    assert one == two
+    assert (two["imported"], two["rejected"]) == (12, 2)
+
+
+def test_ctrl_c_keeps_whole_batches_and_running_it_again_completes_the_import(
+    cli: Cli, tmp_path: Path, sqlite_url: str
+) -> None:
+    campaign_id = cli.create()
+    total, batch = 6000, 300
+    rows = "".join(f"9{index:09d},P{index}\n" for index in range(total))
+    (tmp_path / "big.csv").write_text("phone,name\n" + rows, encoding="utf-8")
+    command = [sys.executable, "-c", "from campaign_engine.cli import main; main()"]
+    args = ["--config", str(cli.config), "contacts", "import", campaign_id, "big.csv"]
+    args += ["--workers", "0", "--batch-size", str(batch), "--json"]
+
+    child = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while child.poll() is None and stored(sqlite_url, campaign_id)[0] == 0:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    kept = stored(sqlite_url, campaign_id)[0]
+
+    if child.returncode != 0:  # interrupted (not finished before the signal landed)
+        assert (child.returncode, stderr.decode().strip()) == (130, "error: interrupted")
+    assert kept % batch == 0 or kept == total
+    rerun = json.loads(cli.ok("contacts", "import", campaign_id, "big.csv", "--json"))
+    assert rerun["imported"] == total - kept
+    assert rerun["rejected_by_reason"].get("duplicate_in_campaign", 0) == kept
+    assert stored(sqlite_url, campaign_id)[0] == total

@@ -1,0 +1,124 @@
+"""The driver-level bulk insert writes what the ORM would, once per campaign, in the caller's
+transaction (on both backends)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaign_engine.campaigns import service
+from campaign_engine.contacts.bulk_insert import (
+    NewContact,
+    insert_new_contacts,
+    preferred_batch_size,
+)
+from campaign_engine.db.models import Contact
+from campaign_engine.db.session import create_engine, session_factory
+
+AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
+DUE = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+ZONES = json.dumps(["Asia/Calcutta"])
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with sessions() as session, session.begin():
+        return (await service.create_campaign(session, name="bulk", agent_id=AGENT_ID)).id
+
+
+def contact(line: int, number: str, **variables: str) -> NewContact:
+    return NewContact(line, number, "IN", ZONES, json.dumps(variables))
+
+
+async def insert(
+    sessions: async_sessionmaker[AsyncSession], campaign_id: str, rows: list[NewContact]
+) -> set[str]:
+    async with sessions() as session, session.begin():
+        return await insert_new_contacts(session, campaign_id, rows, due_at=DUE)
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession], campaign_id: str) -> list[Contact]:
+    async with sessions() as session:
+        found = await session.scalars(
+            select(Contact).where(Contact.campaign_id == campaign_id).order_by(Contact.phone_e164)
+        )
+        return list(found)
+
+
+async def test_contacts_are_stored_as_the_orm_reads_them(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    skipped = await insert(sessions, campaign_id, [contact(7, "+919876543210", name="Zoë")])
+
+    assert skipped == set()
+    [asha] = await stored(sessions, campaign_id)
+    assert (asha.phone_e164, asha.region, asha.timezones) == (
+        "+919876543210",
+        "IN",
+        ["Asia/Calcutta"],
+    )
+    assert asha.variables == {"name": "Zoë"}
+    assert (asha.state, asha.attempts_count, asha.source_line) == ("pending", 0, 7)
+    assert asha.next_attempt_at == DUE and asha.created_at == DUE and asha.updated_at == DUE
+
+
+async def test_numbers_already_in_the_campaign_are_returned_and_left_as_they_were(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    await insert(sessions, campaign_id, [contact(2, "+919876543210", name="first")])
+
+    skipped = await insert(
+        sessions,
+        campaign_id,
+        [contact(3, "+919876543211", name="new"), contact(4, "+919876543210", name="again")],
+    )
+
+    assert skipped == {"+919876543210"}
+    assert [(c.phone_e164, c.variables["name"]) for c in await stored(sessions, campaign_id)] == [
+        ("+919876543210", "first"),
+        ("+919876543211", "new"),
+    ]
+
+
+async def test_the_same_numbers_go_into_another_campaign(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first, second = await new_campaign(sessions), await new_campaign(sessions)
+    rows = [contact(2, "+919876543210"), contact(3, "+919876543211")]
+    await insert(sessions, first, rows)
+
+    assert await insert(sessions, second, rows) == set()
+    assert len(await stored(sessions, second)) == 2
+
+
+async def test_a_rolled_back_batch_leaves_nothing_behind(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    async with sessions() as session:
+        await insert_new_contacts(session, campaign_id, [contact(2, "+919876543210")], due_at=DUE)
+        await session.rollback()
+
+    assert await stored(sessions, campaign_id) == []
+    # and the next batch on the same pooled connection still works
+    assert await insert(sessions, campaign_id, [contact(2, "+919876543210")]) == set()
+
+
+def test_batch_size_is_tuned_per_backend() -> None:
+    assert preferred_batch_size("sqlite") > preferred_batch_size("postgresql") > 0
+    assert preferred_batch_size("other") > 0

@@ -1,0 +1,193 @@
+"""Importing from the operator's own database: a temporary SQLite file plays it (and the test
+PostgreSQL server, through asyncpg); a re-run adds only the rows not yet in the campaign."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaign_engine.campaigns import service
+from campaign_engine.contacts.importer import ImportOptions, import_sql
+from campaign_engine.contacts.sql_source import SqlSourceError, cell, display_url
+from campaign_engine.db.models import Contact
+from campaign_engine.db.session import create_engine, session_factory
+
+AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
+QUERY = "SELECT mobile, first_name, score FROM leads ORDER BY id"
+
+
+@pytest.fixture
+async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(sqlite_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def leads(tmp_path: Path) -> Iterator[Path]:
+    """The operator's database: a leads table with a numeric column and a NULL."""
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE leads (id INTEGER PRIMARY KEY, mobile, first_name TEXT, score REAL)"
+        )
+        connection.executemany(
+            "INSERT INTO leads (mobile, first_name, score) VALUES (?, ?, ?)",
+            [("98765 43210", "Asha", 4.5), (919876543211, "Ravi", None), ("12345", "Bad", 1.0)],
+        )
+    yield path
+
+
+def add_leads(path: Path, *rows: tuple[object, str, float | None]) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO leads (mobile, first_name, score) VALUES (?, ?, ?)", rows
+        )
+
+
+async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with sessions() as session, session.begin():
+        campaign = await service.create_campaign(
+            session, name="from sql", agent_id=AGENT_ID, default_region="IN"
+        )
+        return campaign.id
+
+
+async def contacts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, dict[str, str]]:
+    async with sessions() as session:
+        return {c.phone_e164: c.variables for c in await session.scalars(select(Contact))}
+
+
+async def test_rows_of_the_query_are_imported_like_a_csv(
+    sessions: async_sessionmaker[AsyncSession], leads: Path, tmp_path: Path
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    rejects = tmp_path / "rejects.csv"
+
+    summary = await import_sql(
+        sessions, campaign_id, f"sqlite:///{leads}", QUERY, ImportOptions(), rejects_path=rejects
+    )
+
+    assert summary.to_dict() == {
+        "file": f"sqlite:///{leads}",
+        "encoding": "",
+        "delimiter": "",
+        "phone_column": "mobile",
+        "variables": ["first_name", "score"],
+        "rows": 3,
+        "imported": 2,
+        "rejected": 1,
+        "rejected_by_reason": {"invalid_number": 1},
+        "dry_run": False,
+        "query": QUERY,
+    }
+    assert await contacts(sessions) == {
+        "+919876543210": {"first_name": "Asha", "score": "4.5"},
+        "+919876543211": {"first_name": "Ravi", "score": ""},
+    }
+    lines = rejects.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "mobile,first_name,score,_line,_reason,_detail"
+    assert lines[1].startswith("12345,Bad,1,3,invalid_number,")  # the 3rd row of the result
+
+
+async def test_running_it_again_adds_only_the_rows_not_yet_in_the_campaign(
+    sessions: async_sessionmaker[AsyncSession], leads: Path
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    url = f"sqlite:///{leads}"
+    await import_sql(sessions, campaign_id, url, QUERY, ImportOptions())
+    add_leads(leads, ("9876543212", "Meera", 2.0), ("+91 98765 43210", "Asha again", None))
+
+    daily = await import_sql(sessions, campaign_id, url, QUERY, ImportOptions())
+
+    assert (daily.rows, daily.imported) == (5, 1)
+    assert dict(daily.rejected) == {
+        "duplicate_in_campaign": 2,  # Asha and Ravi, imported yesterday
+        "invalid_number": 1,
+        "duplicate_in_file": 1,  # Asha written again further down the same result
+    }
+    assert set(await contacts(sessions)) == {"+919876543210", "+919876543211", "+919876543212"}
+
+
+async def test_an_async_driver_url_streams_the_same_rows(
+    sessions: async_sessionmaker[AsyncSession], leads: Path
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    summary = await import_sql(
+        sessions, campaign_id, f"sqlite+aiosqlite:///{leads}", QUERY, ImportOptions(chunk_size=1)
+    )
+    assert (summary.rows, summary.imported) == (3, 2)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_source_is_read_through_asyncpg(
+    sessions: async_sessionmaker[AsyncSession], postgres_ready: str
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    query = (
+        "SELECT * FROM (VALUES ('9876543210', 'Asha'), ('9876543211', 'Ravi')) "
+        "AS leads (phone, name)"
+    )
+    summary = await import_sql(
+        sessions, campaign_id, postgres_ready, query, ImportOptions(chunk_size=1)
+    )
+    assert (summary.rows, summary.imported) == (2, 2)
+    assert (await contacts(sessions))["+919876543211"] == {"name": "Ravi"}
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "message"),
+    [
+        ("not a url", "SELECT 1", "is not a SQLAlchemy database URL"),
+        ("mysql+nosuchdriver://u:pw@h/db", "SELECT 1", "no database driver for mysql+"),
+        ("sqlite:///{leads}", "SELECT * FROM nope", "the query failed on sqlite:///"),
+        ("sqlite:///{leads}", "UPDATE leads SET score = 0", "returns no rows"),
+        ("sqlite:///{leads}", "   ", "the source query is empty"),
+    ],
+)
+async def test_an_unusable_source_is_one_clear_error_and_imports_nothing(
+    sessions: async_sessionmaker[AsyncSession], leads: Path, url: str, query: str, message: str
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    with pytest.raises(SqlSourceError, match=message):
+        await import_sql(sessions, campaign_id, url.format(leads=leads), query, ImportOptions())
+    assert await contacts(sessions) == {}
+
+
+async def test_the_password_is_masked_in_every_message(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    url = "postgresql+asyncpg://crm:hunter2secret@127.0.0.1:1/crm"
+
+    with pytest.raises(SqlSourceError) as caught:
+        await import_sql(sessions, campaign_id, url, "SELECT 1", ImportOptions())
+
+    assert "hunter2secret" not in str(caught.value)
+    assert "crm:***@127.0.0.1:1/crm" in str(caught.value)
+    assert display_url(url) == "postgresql+asyncpg://crm:***@127.0.0.1:1/crm"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        (919876543210, "919876543210"),
+        (919876543210.0, "919876543210"),  # a phone kept in a float column
+        (4.5, "4.5"),
+        (Decimal("9.19876543210E+11"), "919876543210"),
+        (date(2025, 1, 2), "2025-01-02"),
+        (b"Jos\xc3\xa9", "José"),
+    ],
+)
+def test_database_values_become_the_text_a_csv_cell_would_hold(value: object, text: str) -> None:
+    assert cell(value) == text
