@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.states import (
+    CONTACT_ACTIVE,
     CONTACT_FINAL,
     CONTACT_WAITING,
     CampaignState,
@@ -20,6 +21,7 @@ from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
 
 CIRCUIT_BREAKER = "circuit-breaker"
 SCHEDULER = "scheduler"
+PARKED_REASON = "no allowed calling time under the schedule"
 
 
 class TransitionError(Exception):
@@ -90,8 +92,30 @@ async def open_contacts(session: AsyncSession, campaign_id: str) -> int:
     )
 
 
+async def has_open_contacts(session: AsyncSession, campaign_id: str) -> bool:
+    """True while any contact may still be called: active, or waiting with a time.
+
+    One ``LIMIT 1`` probe of ``ix_contacts_due`` (campaign, state, time) per open state, in
+    index order, so the cost does not grow with the campaign. Parked contacts (waiting with
+    no allowed time left) do not count.
+    """
+    for state in (*CONTACT_ACTIVE, *CONTACT_WAITING):
+        conditions = [Contact.campaign_id == campaign_id, Contact.state == state.value]
+        if state in CONTACT_WAITING:
+            conditions.append(Contact.next_attempt_at.is_not(None))
+        found = await session.scalar(
+            select(Contact.id).where(*conditions).order_by(Contact.next_attempt_at).limit(1)
+        )
+        if found is not None:
+            return True
+    return False
+
+
 async def complete_finished(session: AsyncSession) -> list[str]:
-    """Complete every running campaign whose contacts are all final; their ids."""
+    """Complete every running campaign whose contacts are all final (or parked); their ids.
+
+    Parked contacts — left with no allowed calling time — are canceled with that reason.
+    """
     running = (
         await session.scalars(
             select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value)
@@ -99,7 +123,7 @@ async def complete_finished(session: AsyncSession) -> list[str]:
     ).all()
     done = []
     for campaign_id in running:
-        if await open_contacts(session, campaign_id) == 0:
+        if not await has_open_contacts(session, campaign_id):
             await transition(
                 session,
                 campaign_id,
@@ -107,16 +131,30 @@ async def complete_finished(session: AsyncSession) -> list[str]:
                 actor=SCHEDULER,
                 reason="all contacts final",
             )
+            await cancel_open_contacts(session, campaign_id, reason=PARKED_REASON)
             done.append(campaign_id)
     return done
 
 
-async def cancel_open_contacts(session: AsyncSession, campaign_id: str) -> int:
-    """Cancel every contact that is not final and not in a call right now."""
+async def cancel_open_contacts(
+    session: AsyncSession, campaign_id: str, *, reason: str | None = None
+) -> int:
+    """Cancel every contact that is not final and not in a call right now.
+
+    Contacts in a call finish and are recorded; the outcome path then cancels them instead
+    of retrying (see :mod:`campaign_engine.campaigns.retry_timing`).
+    """
     waiting = [state.value for state in CONTACT_WAITING] + [ContactState.QUEUED.value]
+    values: dict[str, object] = {
+        "state": ContactState.CANCELED.value,
+        "next_attempt_at": None,
+        "queued_at": None,
+    }
+    if reason is not None:
+        values["last_error"] = reason
     result = await session.execute(
         update(Contact)
         .where(Contact.campaign_id == campaign_id, Contact.state.in_(waiting))
-        .values(state=ContactState.CANCELED.value, next_attempt_at=None, queued_at=None)
+        .values(**values)
     )
     return int(getattr(result, "rowcount", 0))

@@ -68,6 +68,9 @@ class RetryPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = Field(default=4, ge=1)
+    # Leave a voicemail at most once: the first call that reaches voicemail is the contact's
+    # last (exhausted), whatever the voicemail budget says.
+    voicemail_once: bool = False
     rules: dict[Outcome, RetryRule] = Field(default_factory=_default_rules)
 
     def rule_for(self, outcome: Outcome) -> RetryRule | None:
@@ -100,6 +103,8 @@ def decide(policy: RetryPolicy, outcomes: list[Outcome], rng: random.Random) -> 
         return Decision(ContactState.COMPLETED, None, "conversation completed")
     if last in (Outcome.REJECTED, Outcome.BLOCKED):
         return Decision(ContactState.FAILED, None, f"{last.value}: not retried")
+    if last is Outcome.VOICEMAIL and policy.voicemail_once:
+        return Decision(ContactState.EXHAUSTED, None, "voicemail: left once (voicemail_once)")
     rule = policy.rule_for(last)
     if rule is None or not rule.retry:
         return Decision(ContactState.EXHAUSTED, None, f"{last.value}: not retried by policy")

@@ -8,16 +8,19 @@ its maximum call duration) is stored with the campaign, so workers need not ask 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.lifecycle import cancel_open_contacts, transition
+from campaign_engine.campaigns.replan import replan_waiting
 from campaign_engine.campaigns.retry_policy import RetryPolicy
-from campaign_engine.campaigns.states import CONTACT_FINAL, CampaignState
+from campaign_engine.campaigns.schedule import Schedule, from_json
+from campaign_engine.campaigns.states import CAMPAIGN_TERMINAL, CONTACT_FINAL, CampaignState
 from campaign_engine.config import PROVIDERS
-from campaign_engine.db.models import CallAttempt, Campaign, Contact
+from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.vocobase.client import VocobaseClient
 
 OPERATOR = "operator"
@@ -45,6 +48,7 @@ async def create_campaign(
     calls_per_minute: int | None = None,
     default_region: str | None = None,
     retry_policy: RetryPolicy | None = None,
+    schedule: Schedule | None = None,
 ) -> Campaign:
     if not name.strip():
         raise CampaignError("campaign name must not be empty")
@@ -66,6 +70,7 @@ async def create_campaign(
         calls_per_minute=calls_per_minute,
         default_region=default_region.upper() if default_region else None,
         retry_policy=(retry_policy or RetryPolicy()).model_dump(mode="json"),
+        schedule=schedule.to_json() if schedule is not None else None,
         state=CampaignState.DRAFT.value,
     )
     session.add(campaign)
@@ -101,8 +106,12 @@ async def start_campaign(
     client: VocobaseClient | None,
     *,
     actor: str = OPERATOR,
+    now: datetime | None = None,
 ) -> Campaign:
-    """Check with Vocobase (when a client is given) and set the campaign running."""
+    """Check with Vocobase (when a client is given) and set the campaign running — or
+    ``scheduled`` when its schedule starts later. Its waiting contacts are placed at their
+    first allowed moments."""
+    now = now or utcnow()
     campaign = await get_campaign(session, campaign_id)
     if campaign.state not in (CampaignState.DRAFT.value, CampaignState.SCHEDULED.value):
         raise CampaignError(f"campaign {campaign_id} is {campaign.state}; only a draft starts")
@@ -111,33 +120,84 @@ async def start_campaign(
     )
     if not total:
         raise CampaignError(f"campaign {campaign_id} has no contacts; import some first")
+    schedule = from_json(campaign.schedule)
+    ends = schedule.ends_at() if schedule else None
+    if ends is not None and ends <= now:
+        raise CampaignError(
+            f"campaign {campaign_id}'s schedule ended at {ends.isoformat()}; "
+            "set a new one with `campaign schedule`"
+        )
     if client is not None:
         await check_with_vocobase(campaign, client)
-    return await transition(
-        session, campaign_id, CampaignState.RUNNING, actor=actor, reason="started"
-    )
+    starts = schedule.starts_at() if schedule else None
+    if starts is not None and starts > now:
+        target, reason = CampaignState.SCHEDULED, f"starts at {starts.isoformat()}"
+    else:
+        target, reason = CampaignState.RUNNING, "started"
+    started = await transition(session, campaign_id, target, actor=actor, reason=reason)
+    if schedule is not None:
+        await replan_waiting(session, campaign_id, now)
+    return started
 
 
-async def pause_campaign(session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR) -> None:
-    await transition(session, campaign_id, CampaignState.PAUSED, actor=actor, reason="paused")
+async def set_schedule(
+    session: AsyncSession,
+    campaign_id: str,
+    schedule: Schedule | None,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Change (or clear) the schedule; waiting contacts move to their new allowed moments.
+
+    Returns how many contacts moved. Queued ones are checked again by the pre-dial gate.
+    """
+    campaign = await get_campaign(session, campaign_id)
+    if CampaignState(campaign.state) in CAMPAIGN_TERMINAL:
+        raise CampaignError(f"campaign {campaign_id} is {campaign.state}; its schedule is final")
+    campaign.schedule = schedule.to_json() if schedule is not None else None
+    await session.flush()
+    if campaign.state == CampaignState.DRAFT.value:
+        return 0  # placed when it starts
+    return await replan_waiting(session, campaign_id, now or utcnow())
+
+
+async def pause_campaign(
+    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "paused"
+) -> None:
+    """Pause (the database side; :mod:`campaign_engine.campaigns.withdraw` empties the queue)."""
+    await transition(session, campaign_id, CampaignState.PAUSED, actor=actor, reason=reason)
 
 
 async def resume_campaign(
-    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR
-) -> None:
+    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "resumed"
+) -> CampaignState:
+    """Running again — or ``scheduled`` when its schedule starts later; the new state."""
     campaign = await get_campaign(session, campaign_id)
     if campaign.state in (CampaignState.DRAFT.value, CampaignState.SCHEDULED.value):
         # Resuming must not bypass start's checks (contacts present, Vocobase agrees).
         raise CampaignError(
             f"campaign {campaign_id} is {campaign.state}; it has never run: use `campaign start`"
         )
-    await transition(session, campaign_id, CampaignState.RUNNING, actor=actor, reason="resumed")
+    now = utcnow()
+    schedule = from_json(campaign.schedule)
+    starts = schedule.starts_at() if schedule else None
+    later = starts is not None and starts > now
+    target = CampaignState.SCHEDULED if later else CampaignState.RUNNING
+    await transition(session, campaign_id, target, actor=actor, reason=reason)
+    if schedule is not None:
+        # Contacts that fell due while paused and whose window has closed wait for the next.
+        await replan_waiting(session, campaign_id, now, only_due=True)
+    return target
 
 
-async def cancel_campaign(session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR) -> int:
-    """Cancel the campaign and every contact not already final or in a call."""
-    await transition(session, campaign_id, CampaignState.CANCELED, actor=actor, reason="canceled")
-    return await cancel_open_contacts(session, campaign_id)
+async def cancel_campaign(
+    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "canceled"
+) -> int:
+    """Cancel the campaign and every contact not already final or in a call (those finish,
+    are recorded, and are then canceled instead of retried)."""
+    await transition(session, campaign_id, CampaignState.CANCELED, actor=actor, reason=reason)
+    why = "campaign canceled" + ("" if reason == "canceled" else f": {reason}")
+    return await cancel_open_contacts(session, campaign_id, reason=why)
 
 
 async def campaign_status(session: AsyncSession, campaign_id: str) -> dict[str, Any]:

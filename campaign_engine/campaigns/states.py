@@ -44,7 +44,10 @@ CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.RUNNING: frozenset(
         {CampaignState.PAUSED, CampaignState.COMPLETED, CampaignState.CANCELED}
     ),
-    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.CANCELED}),
+    # A campaign paused before its schedule's start resumes as scheduled.
+    CampaignState.PAUSED: frozenset(
+        {CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.CANCELED}
+    ),
     CampaignState.COMPLETED: frozenset(),
     CampaignState.CANCELED: frozenset(),
 }

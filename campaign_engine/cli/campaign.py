@@ -1,20 +1,50 @@
-"""``campaign-engine campaign create|start|pause|resume|cancel|status|list``."""
+"""``campaign-engine campaign``: create, schedule, preflight, start, pause, resume, cancel,
+show, status, list.
+
+Every state change is recorded with the operator (``operator:<login>``) and the reason
+given with ``--reason``. Pausing withdraws the campaign's queued jobs at once.
+"""
 
 from __future__ import annotations
 
+import getpass
+from pathlib import Path
 from typing import Any
 
 import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from rich.table import Table
 from sqlalchemy import select
 
 from campaign_engine.campaigns import service
-from campaign_engine.cli.common import console, db_session, print_json, run, settings_from
+from campaign_engine.campaigns.files import load_retry_policy, load_schedule
+from campaign_engine.campaigns.overview import campaign_overview
+from campaign_engine.campaigns.preflight import Preflight, preflight
+from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs, unqueue
+from campaign_engine.cli.campaign_views import (
+    print_overview,
+    print_preflight,
+    print_status,
+    say,
+)
+from campaign_engine.cli.common import console, db_session, errors, print_json, run, settings_from
 from campaign_engine.config import Settings
-from campaign_engine.db.models import Campaign
+from campaign_engine.db.models import Campaign, utcnow
+from campaign_engine.keys import RedisKeys
 from campaign_engine.vocobase.client import VocobaseClient
 
 app = typer.Typer(no_args_is_help=True)
+
+REASON = typer.Option(None, "--reason", help="Why (recorded with the state change).")
+
+
+def operator() -> str:
+    """Who acts: ``operator:<login>`` (recorded in the campaign's history)."""
+    try:
+        return f"operator:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return service.OPERATOR
 
 
 @app.command("create")
@@ -29,11 +59,21 @@ def create(
     default_region: str | None = typer.Option(
         None, help="Region (e.g. IN) for numbers without a country code."
     ),
+    schedule_file: Path | None = typer.Option(
+        None, "--schedule", help="Schedule TOML: windows, days, zone, dates (none: any time)."
+    ),
+    retry_file: Path | None = typer.Option(
+        None, "--retry", help="Retry policy TOML (none: the defaults `campaign show` prints)."
+    ),
 ) -> None:
     """Create a draft campaign and print its id."""
     settings = settings_from(ctx)
 
     async def create_it() -> str:
+        schedule = load_schedule(schedule_file) if schedule_file else None
+        policy = load_retry_policy(retry_file) if retry_file else None
+        for note in schedule.notes if schedule else ():
+            errors.print(f"note: {note}", highlight=False, soft_wrap=True)
         async with db_session(settings) as session:
             campaign = await service.create_campaign(
                 session,
@@ -44,10 +84,36 @@ def create(
                 max_concurrent=max_concurrent,
                 calls_per_minute=calls_per_minute,
                 default_region=default_region,
+                retry_policy=policy,
+                schedule=schedule,
             )
             return campaign.id
 
     typer.echo(run(create_it))
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    campaign_id: str,
+    file: Path | None = typer.Argument(None, help="Schedule TOML (see `campaign create`)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the schedule: call at any time."),
+) -> None:
+    """Change a campaign's schedule; waiting contacts move to their new allowed times."""
+    settings = settings_from(ctx)
+    if (file is None) == (not clear):
+        raise typer.BadParameter("give a schedule FILE, or --clear", param_hint="FILE")
+
+    async def change() -> int:
+        new = load_schedule(file) if file is not None else None
+        for note in new.notes if new else ():
+            errors.print(f"note: {note}", highlight=False, soft_wrap=True)
+        async with db_session(settings) as session:
+            return await service.set_schedule(session, campaign_id, new)
+
+    moved = run(change)
+    what = "schedule cleared" if clear else "schedule set"
+    say(f"campaign {campaign_id}: {what}; {moved} waiting contacts placed again")
 
 
 def _client(settings: Settings) -> VocobaseClient:
@@ -58,46 +124,142 @@ def _client(settings: Settings) -> VocobaseClient:
     )
 
 
+async def _preflight(settings: Settings, campaign_id: str) -> Preflight:
+    async with db_session(settings) as session:
+        return await preflight(session, campaign_id, settings.limits, utcnow())
+
+
+@app.command("preflight")
+def preflight_command(
+    ctx: typer.Context,
+    campaign_id: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Callable and blocked contacts (and why), and the estimated finish."""
+    settings = settings_from(ctx)
+    report = run(lambda: _preflight(settings, campaign_id))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print_preflight(report)
+
+
 @app.command("start")
 def start(
     ctx: typer.Context,
     campaign_id: str,
     check: bool = typer.Option(True, help="Check provider and agent with Vocobase first."),
 ) -> None:
-    """Start dialing (after checking the provider and agent with Vocobase)."""
+    """Start dialing (``scheduled`` if its schedule starts later); prints the preflight taken
+    just before."""
     settings = settings_from(ctx)
+    report = run(lambda: _preflight(settings, campaign_id))
 
-    async def start_it() -> None:
+    async def start_it() -> str:
         client = _client(settings) if check else None
         try:
             async with db_session(settings) as session:
-                await service.start_campaign(session, campaign_id, client)
+                campaign = await service.start_campaign(
+                    session, campaign_id, client, actor=operator()
+                )
+                return campaign.state
         finally:
             if client is not None:
                 await client.aclose()
 
-    run(start_it)
-    console.print(f"campaign {campaign_id} is running")
+    state = run(start_it)
+    print_preflight(report)
+    say(f"campaign {campaign_id} is {state}")
 
 
-def _simple_action(name: str, action: Any, done: str) -> None:
-    @app.command(name)
-    def command(ctx: typer.Context, campaign_id: str) -> None:
-        settings = settings_from(ctx)
+async def _withdraw(settings: Settings, job_ids: list[str]) -> None:
+    """Take the jobs out of Redis; a failure only means they run and find nothing to do."""
+    if not job_ids:
+        return
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        await remove_jobs(redis, RedisKeys(settings.redis.prefix), job_ids)
+    except (RedisError, OSError) as exc:
+        errors.print(
+            f"warning: could not remove {len(job_ids)} queued jobs from Redis ({exc}); "
+            "they will find their contacts not queued and do nothing",
+            highlight=False,
+            soft_wrap=True,
+        )
+    finally:
+        await redis.aclose()
 
-        async def act() -> None:
-            async with db_session(settings) as session:
-                await action(session, campaign_id)
 
-        run(act)
-        console.print(f"campaign {campaign_id} {done}")
+@app.command("pause")
+def pause(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+    """Pause now: queued jobs are withdrawn; calls already ringing finish and are recorded."""
+    settings = settings_from(ctx)
 
-    command.__doc__ = f"{name.capitalize()} the campaign."
+    async def pause_it() -> None:
+        keys = RedisKeys(settings.redis.prefix)
+        async with db_session(settings) as session:
+            await service.pause_campaign(
+                session, campaign_id, actor=operator(), reason=reason or "paused"
+            )
+            jobs = await unqueue(session, keys, campaign_id, "campaign paused")
+        await _withdraw(settings, jobs)
+
+    run(pause_it)
+    say(f"campaign {campaign_id} is paused")
 
 
-_simple_action("pause", service.pause_campaign, "is paused")
-_simple_action("resume", service.resume_campaign, "is running again")
-_simple_action("cancel", service.cancel_campaign, "is canceled")
+@app.command("resume")
+def resume(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+    """Resume a paused campaign."""
+    settings = settings_from(ctx)
+
+    async def resume_it() -> str:
+        async with db_session(settings) as session:
+            return await service.resume_campaign(
+                session, campaign_id, actor=operator(), reason=reason or "resumed"
+            )
+
+    state = run(resume_it)
+    again = "running again" if state == "running" else f"{state} again (its schedule starts later)"
+    say(f"campaign {campaign_id} is {again}")
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+    """Cancel: every contact not final is canceled (calls ringing finish and are recorded)."""
+    settings = settings_from(ctx)
+
+    async def cancel_it() -> None:
+        keys = RedisKeys(settings.redis.prefix)
+        async with db_session(settings) as session:
+            jobs = await queued_jobs(session, keys, campaign_id)
+            await service.cancel_campaign(
+                session, campaign_id, actor=operator(), reason=reason or "canceled"
+            )
+        await _withdraw(settings, jobs)
+
+    run(cancel_it)
+    say(f"campaign {campaign_id} is canceled")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    campaign_id: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Everything about a campaign: progress, schedule, retry policy, limits, history."""
+    settings = settings_from(ctx)
+
+    async def read() -> dict[str, Any]:
+        async with db_session(settings) as session:
+            return await campaign_overview(session, campaign_id)
+
+    data = run(read)
+    if as_json:
+        print_json(data)
+        return
+    print_overview(data)
 
 
 @app.command("status")
@@ -117,20 +279,7 @@ def status(
     if as_json:
         print_json(data)
         return
-    contacts = data["contacts"]
-    console.print(
-        f"[bold]{data['name']}[/] ({data['id']}) — [bold]{data['state']}[/]"
-        + (f": {data['state_reason']}" if data["state_reason"] else "")
-    )
-    console.print(f"contacts: {contacts['final']} final of {contacts['total']}")
-    table = Table("contact state", "count")
-    for state, count in sorted(contacts["by_state"].items()):
-        table.add_row(state, str(count))
-    console.print(table)
-    outcomes = Table("attempt outcome", "count")
-    for outcome, count in sorted(data["attempts"]["by_outcome"].items()):
-        outcomes.add_row(outcome, str(count))
-    console.print(outcomes)
+    print_status(data)
 
 
 @app.command("list")

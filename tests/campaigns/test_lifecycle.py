@@ -145,3 +145,29 @@ async def test_cancel_open_contacts_spares_contacts_in_a_call_and_final_ones(
     assert after == ["canceled"] * 3 + [s.value for s in states[3:]]
     async with runtime.sessions() as session:
         assert await lifecycle.open_contacts(session, campaign_id) == 2
+
+
+@pytest.mark.parametrize(
+    ("state", "next_attempt_at", "is_open"),
+    [
+        (ContactState.PENDING, "now", True),
+        (ContactState.RETRYING, "now", True),
+        (ContactState.PENDING, None, False),  # parked: no allowed time left
+        (ContactState.QUEUED, None, True),
+        (ContactState.DIALING, None, True),
+        (ContactState.CALLING, None, True),
+        (ContactState.EXHAUSTED, None, False),
+    ],
+)
+async def test_a_campaign_is_open_while_a_contact_is_active_or_waiting_with_a_time(
+    runtime: Runtime, state: ContactState, next_attempt_at: str | None, is_open: bool
+) -> None:
+    campaign_id = await running_campaign(runtime, NUMBERS[:1])
+    if next_attempt_at is None:
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(update(Contact).values(state=state.value, next_attempt_at=None))
+    else:
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(update(Contact).values(state=state.value))
+    async with runtime.sessions() as session:
+        assert await lifecycle.has_open_contacts(session, campaign_id) is is_open

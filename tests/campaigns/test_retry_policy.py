@@ -171,3 +171,24 @@ def test_policy_explains_refuses_sequences_the_policy_would_not_produce(
     dialed: list[Outcome],
 ) -> None:
     assert not policy_explains(QUICK, dialed)
+
+
+def test_voicemail_once_makes_the_first_voicemail_the_contacts_last_call() -> None:
+    """At most one voicemail is ever left: whatever the voicemail budget, and also when the
+    voicemail comes after attempts of other classes."""
+    once = RetryPolicy(max_attempts=10, voicemail_once=True)
+    assert once.rules[OC.VOICEMAIL].max_retries >= 1  # the budget alone would retry it
+
+    for dialed in ([OC.VOICEMAIL], [OC.BUSY, OC.NO_ANSWER, OC.VOICEMAIL]):
+        decision = decide(once, dialed, rng())
+        assert decision.final_state is ContactState.EXHAUSTED
+        assert decision.reason == "voicemail: left once (voicemail_once)"
+    assert decide(once, [OC.BUSY], rng()).retry
+    assert decide(RetryPolicy(max_attempts=10), [OC.VOICEMAIL], rng()).retry
+
+
+def test_voicemail_once_is_off_by_default_and_stored_with_the_policy() -> None:
+    assert RetryPolicy().voicemail_once is False
+    stored = RetryPolicy(voicemail_once=True).model_dump(mode="json")
+    assert RetryPolicy.model_validate(stored).voicemail_once is True
+    assert RetryPolicy.model_validate({}).voicemail_once is False  # campaigns stored before

@@ -91,6 +91,7 @@ def test_no_attempt_state_moves_to_itself(state: AttemptState) -> None:
         (C.SCHEDULED, C.RUNNING),
         (C.RUNNING, C.PAUSED),
         (C.PAUSED, C.RUNNING),
+        (C.PAUSED, C.SCHEDULED),  # paused before its schedule's start
         (C.RUNNING, C.COMPLETED),
         (C.RUNNING, C.CANCELED),
         (C.PAUSED, C.CANCELED),

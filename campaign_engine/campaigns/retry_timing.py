@@ -1,0 +1,49 @@
+"""When a retry happens: ``max(now + delay, the next moment the contact may be called)``.
+
+The retry policy (:mod:`campaign_engine.campaigns.retry_policy`) decides *whether* to retry
+and the delay; this module places the retry in time. A retry that would land at 23:30 lands
+when the callee's next window opens instead. It also closes what can no longer be retried:
+
+- the campaign was canceled or has completed (e.g. its end date passed) while the call
+  rang: the contact is ``canceled`` with the campaign's reason;
+- the schedule leaves no allowed moment after the delay: the contact is ``exhausted``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.compliance import retry_moment
+from campaign_engine.campaigns.retry_policy import Decision
+from campaign_engine.campaigns.states import CAMPAIGN_TERMINAL, CampaignState, ContactState
+from campaign_engine.db.models import Campaign, utcnow
+
+NO_TIME_LEFT = "no allowed calling time left for a retry"
+
+
+async def place_retry(
+    session: AsyncSession,
+    campaign_id: str,
+    contact_id: int,
+    decision: Decision,
+    now: datetime | None = None,
+) -> tuple[Decision, datetime | None]:
+    """The decision to apply and, for a retry, its moment (``next_attempt_at``)."""
+    if decision.final_state is not None:
+        return decision, None
+    row = (
+        await session.execute(
+            select(Campaign.state, Campaign.state_reason).where(Campaign.id == campaign_id)
+        )
+    ).first()
+    if row is not None and CampaignState(row.state) in CAMPAIGN_TERMINAL:
+        reason = f"campaign {row.state}" + (f": {row.state_reason}" if row.state_reason else "")
+        return Decision(ContactState.CANCELED, None, reason), None
+    earliest = (now or utcnow()) + timedelta(seconds=decision.delay_seconds or 0)
+    moment = await retry_moment(session, contact_id, earliest)
+    if moment is None:
+        return Decision(ContactState.EXHAUSTED, None, NO_TIME_LEFT), None
+    return decision, moment
