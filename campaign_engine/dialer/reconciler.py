@@ -3,13 +3,22 @@
 Runs inside the scheduler, spending at most its share of the ``/calls/*`` request budget
 (taken from the same shared limiter as dialing, so dialing is never starved):
 
-- ``started`` attempts whose webhook is overdue: ``GET /calls/{id}``; a final status is
-  recorded through the same path as a webhook; past the deadline the attempt ``expired``.
 - ``dialing`` attempts older than a request could take: their worker died mid-request, so
   they become ``unknown``.
-- ``unknown`` attempts: ``GET /calls`` pages, newest first, until older than the oldest
-  one; a call to the same number placed after the claim is ours. None found after a grace
-  period: Vocobase never dialed, so the contact gets a fresh attempt (``lost``).
+- ``started`` attempts whose webhook is overdue, and ``unknown`` attempts, are looked up:
+  with ``GET /calls/{id}`` when only a few started ones are waiting (its answer carries the
+  session: transcript, recording, credits), else with ``GET /calls`` pages of 100, newest
+  first, stopping once older than the oldest attempt looked for — one request settles up
+  to a hundred attempts. A final status is recorded through the same path as a webhook
+  (any webhook that arrived unmatched is applied first: it carries more). An ``unknown``
+  attempt is matched to a call to the same number placed after its claim; none after a
+  grace period means Vocobase never dialed, and the contact gets a fresh attempt (``lost``).
+- every attempt still open ``expire_after_seconds`` past its deadline (the agent's maximum
+  call duration plus the slot margin) is closed as ``expired`` with the reason, whatever
+  its state: no attempt stays open forever.
+
+When the budget runs out halfway through the pages, what was read still settles the
+attempts it fully covers; the rest wait for the next tick.
 """
 
 from __future__ import annotations
@@ -21,21 +30,28 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from campaign_engine.campaigns.outcomes import is_final_call_status
-from campaign_engine.campaigns.states import AttemptState
+from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.attempts import give_attempt_back, mark_started
+from campaign_engine.dialer.call_listing import (
+    CLOCK_SKEW,
+    Listing,
+    match_unknown,
+    partial_listing,
+    report_from_call,
+)
 from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
-from campaign_engine.dialer.outcome import CallReport, Recorded, expire_attempt, record_outcome
+from campaign_engine.dialer.outcome import Recorded, expire_attempt, record_outcome
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import NotFound, VocobaseError
 from campaign_engine.vocobase.models import Call, CallDetail
+from campaign_engine.webhooks.processing import process_event, waiting_events
 
 log = logging.getLogger(__name__)
 
-# How far apart our clock and Vocobase's may be when matching an unknown start.
-CLOCK_SKEW = timedelta(seconds=30)
 PAGE = 100
-MAX_POLLS_PER_TICK = 20
+# Up to this many overdue started attempts (and no unknown one) are polled one by one.
+DETAIL_POLLS = 2
 
 
 @dataclass
@@ -48,24 +64,6 @@ class ReconcileStats:
     orphaned: int = 0
 
 
-def report_from_call(call: Call | CallDetail) -> CallReport:
-    session = call.session if isinstance(call, CallDetail) else None
-    return CallReport(
-        call_status=call.status,
-        disposition=call.disposition,
-        answered_by=call.answered_by,
-        call_id=call.call_id,
-        session_id=call.session_id,
-        duration_seconds=call.duration_seconds,
-        credits_used=session.credits_used if session else None,
-        recording_url=session.recording_url if session else None,
-        extraction=session.extraction.model_dump() if session and session.extraction else None,
-        transcript=[turn.model_dump() for turn in session.transcript] if session else None,
-        ended_at=call.ended_at,
-        error=call.error_message,
-    )
-
-
 class Reconciler:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -73,6 +71,7 @@ class Reconciler:
         self.plan = poll_plan(settings.limits, settings.scheduler.reconcile_budget_share)
         self.after = timedelta(seconds=settings.scheduler.reconcile_after_seconds)
         self.grace = timedelta(seconds=settings.scheduler.unknown_grace_seconds)
+        self.expire_after = timedelta(seconds=settings.scheduler.expire_after_seconds)
         self.request_time = timedelta(
             seconds=settings.vocobase.timeout_seconds + settings.vocobase.connect_timeout_seconds
         )
@@ -80,16 +79,29 @@ class Reconciler:
     async def run_once(self) -> ReconcileStats:
         stats = ReconcileStats()
         await self._orphaned_dialing(stats)
-        await self._overdue_started(stats)
-        await self._unknown(stats)
+        await self._expire_overdue(stats)
+        started = await self._overdue_started()
+        unknown = await self._unknown()
+        if not unknown and len(started) <= DETAIL_POLLS:
+            for attempt in started:
+                if not await self._token():
+                    break
+                await self._poll_one(attempt, stats)
+            return stats
+        oldest = min(attempt.claimed_at for attempt in [*started, *unknown])
+        listing = await self._recent_calls(oldest - CLOCK_SKEW, stats)
+        if listing is None:
+            return stats
+        await self._settle_started(started, listing, stats)
+        await self._settle_unknown(unknown, listing, stats)
         return stats
 
     async def _token(self) -> bool:
         grant = await self.runtime.limiter.acquire(self.plan)
         return grant.granted
 
-    async def _release(self, recorded: Recorded) -> None:
-        if recorded.applied:
+    async def _release(self, recorded: Recorded | None) -> None:
+        if recorded is not None and recorded.applied:
             await self.runtime.limiter.release(recorded.slot_names, recorded.lease)
 
     async def _orphaned_dialing(self, stats: ReconcileStats) -> None:
@@ -108,107 +120,143 @@ class Reconciler:
             )
         stats.orphaned += int(getattr(result, "rowcount", 0))
 
-    async def _overdue_started(self, stats: ReconcileStats) -> None:
+    async def _expire_overdue(self, stats: ReconcileStats) -> None:
+        """Close every attempt still open past its deadline plus ``expire_after``."""
         now = utcnow()
         async with self.runtime.sessions() as session:
             overdue = (
-                await session.scalars(
-                    select(CallAttempt)
+                await session.execute(
+                    select(CallAttempt.id, CallAttempt.state, CallAttempt.deadline_at)
                     .where(
-                        CallAttempt.state == AttemptState.STARTED.value,
-                        CallAttempt.claimed_at <= now - self.after,
-                        (CallAttempt.polled_at.is_(None))
-                        | (CallAttempt.polled_at <= now - self.after),
+                        CallAttempt.state.in_([state.value for state in ATTEMPT_OPEN]),
+                        CallAttempt.deadline_at <= now - self.expire_after,
                     )
-                    .order_by(CallAttempt.polled_at.is_not(None), CallAttempt.polled_at)
-                    .limit(MAX_POLLS_PER_TICK)
+                    .order_by(CallAttempt.deadline_at)
+                    .limit(PAGE)
                 )
             ).all()
-        for attempt in overdue:
-            if attempt.deadline_at <= now:
-                await self._expire(attempt.id, "no outcome by the deadline", stats)
-                continue
-            if attempt.call_id is None or not await self._token():
-                continue
-            await self._poll_one(attempt, stats)
+        for row in overdue:
+            reason = (
+                f"no outcome by the deadline: still {row.state} "
+                f"{self.expire_after.total_seconds():.0f}s after it "
+                "(no webhook, and GET /calls did not settle it)"
+            )
+            async with self.runtime.sessions() as session, session.begin():
+                recorded = await expire_attempt(session, row.id, reason)
+            stats.expired += int(recorded.applied)
+            await self._release(recorded)
+
+    async def _overdue_started(self) -> list[CallAttempt]:
+        """Started attempts silent for ``reconcile_after`` (and not polled that recently)."""
+        now = utcnow()
+        async with self.runtime.sessions() as session:
+            found = await session.scalars(
+                select(CallAttempt)
+                .where(
+                    CallAttempt.state == AttemptState.STARTED.value,
+                    CallAttempt.claimed_at <= now - self.after,
+                    (CallAttempt.polled_at.is_(None)) | (CallAttempt.polled_at <= now - self.after),
+                )
+                .order_by(CallAttempt.polled_at.is_not(None), CallAttempt.polled_at)
+                .limit(PAGE)
+            )
+            return list(found.all())
+
+    async def _unknown(self) -> list[CallAttempt]:
+        async with self.runtime.sessions() as session:
+            found = await session.scalars(
+                select(CallAttempt)
+                .where(CallAttempt.state == AttemptState.UNKNOWN.value)
+                .order_by(CallAttempt.claimed_at)
+                .limit(PAGE)
+            )
+            return list(found.all())
 
     async def _poll_one(self, attempt: CallAttempt, stats: ReconcileStats) -> None:
         stats.polled += 1
         try:
-            call = await self.runtime.vocobase.get_call(attempt.call_id or "")
+            call: CallDetail | None = await self.runtime.vocobase.get_call(attempt.call_id or "")
         except NotFound:
             call = None
         except VocobaseError as exc:
             log.warning("polling attempt %s failed: %s", attempt.id, exc)
             return
-        async with self.runtime.sessions() as session, session.begin():
-            if call is not None and is_final_call_status(call.status):
-                recorded = await record_outcome(session, attempt.id, report_from_call(call))
-                stats.recorded += int(recorded.applied)
-            else:
-                recorded = None
-                await session.execute(
-                    update(CallAttempt)
-                    .where(CallAttempt.id == attempt.id)
-                    .values(polled_at=utcnow())
-                )
-        if recorded is not None:
-            await self._release(recorded)
+        await self._settle(attempt, call, stats)
 
-    async def _expire(self, attempt_id: int, reason: str, stats: ReconcileStats) -> None:
+    async def _settle(
+        self, attempt: CallAttempt, call: Call | CallDetail | None, stats: ReconcileStats
+    ) -> None:
+        """Record a final call; otherwise note that the attempt was looked at."""
+        if call is None or not is_final_call_status(call.status):
+            await self._mark_polled(attempt.id)
+            return
+        if await self._apply_waiting_webhook(attempt.call_id, attempt.session_id):
+            stats.recorded += 1
+            return
         async with self.runtime.sessions() as session, session.begin():
-            recorded = await expire_attempt(session, attempt_id, reason)
-        stats.expired += int(recorded.applied)
+            recorded = await record_outcome(session, attempt.id, report_from_call(call))
+        stats.recorded += int(recorded.applied)
         await self._release(recorded)
 
-    async def _unknown(self, stats: ReconcileStats) -> None:
-        async with self.runtime.sessions() as session:
-            unknown = (
-                await session.scalars(
-                    select(CallAttempt)
-                    .where(CallAttempt.state == AttemptState.UNKNOWN.value)
-                    .order_by(CallAttempt.claimed_at)
-                    .limit(PAGE)
-                )
-            ).all()
-        if not unknown:
-            return
-        calls = await self._recent_calls(min(a.claimed_at for a in unknown) - CLOCK_SKEW, stats)
-        if calls is None:
-            return
-        async with self.runtime.sessions() as session:
-            stored = await session.scalars(
-                select(CallAttempt.call_id).where(
-                    CallAttempt.call_id.in_([c.call_id for c in calls])
-                )
+    async def _mark_polled(self, attempt_id: int) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(CallAttempt).where(CallAttempt.id == attempt_id).values(polled_at=utcnow())
             )
-            known = {call_id for call_id in stored.all() if call_id is not None}
-        for attempt in unknown:
-            match = _match(attempt, calls, known)
-            if match is not None:
-                known.add(match.call_id)
-                await self._found(attempt, match, stats)
-            elif attempt.claimed_at <= utcnow() - self.grace:
-                await self._lost(attempt, stats)
 
-    async def _recent_calls(self, oldest: datetime, stats: ReconcileStats) -> list[Call] | None:
-        """Calls created since ``oldest``, newest first; None when the budget ran out."""
+    async def _apply_waiting_webhook(self, call_id: str | None, session_id: str | None) -> bool:
+        """Apply a webhook that arrived before its attempt had ids; True if one applied."""
+        async with self.runtime.sessions() as session:
+            waiting = await waiting_events(session, call_id=call_id, session_id=session_id)
+        statuses = [await process_event(self.runtime, event_id) for event_id in waiting]
+        return "applied" in statuses
+
+    async def _recent_calls(self, oldest: datetime, stats: ReconcileStats) -> Listing | None:
+        """Calls created since ``oldest``, newest first; None when not one page was read."""
         calls: list[Call] = []
         offset = 0
         while True:
             if not await self._token():
-                return None
+                return partial_listing(calls)
             stats.polled += 1
             try:
                 page = await self.runtime.vocobase.list_calls(limit=PAGE, offset=offset)
             except VocobaseError as exc:
                 log.warning("listing calls failed: %s", exc)
-                return None
+                return partial_listing(calls)
             calls.extend(page.calls)
             offset += len(page.calls)
             oldest_seen = page.calls[-1].created_at if page.calls else None
             if not page.calls or offset >= page.total or (oldest_seen and oldest_seen < oldest):
-                return calls
+                return Listing(calls, None)
+
+    async def _settle_started(
+        self, started: list[CallAttempt], listing: Listing, stats: ReconcileStats
+    ) -> None:
+        by_id = {call.call_id: call for call in listing.calls}
+        for attempt in started:
+            call = by_id.get(attempt.call_id or "")
+            if call is None and not listing.covers(attempt.claimed_at):
+                continue  # not reached this time; the next tick reads further
+            await self._settle(attempt, call, stats)
+
+    async def _settle_unknown(
+        self, unknown: list[CallAttempt], listing: Listing, stats: ReconcileStats
+    ) -> None:
+        async with self.runtime.sessions() as session:
+            stored = await session.scalars(
+                select(CallAttempt.call_id).where(
+                    CallAttempt.call_id.in_([c.call_id for c in listing.calls])
+                )
+            )
+            known = {call_id for call_id in stored.all() if call_id is not None}
+        for attempt in unknown:
+            match = match_unknown(attempt, listing.calls, known)
+            if match is not None:
+                known.add(match.call_id)
+                await self._found(attempt, match, stats)
+            elif listing.covers(attempt.claimed_at) and attempt.claimed_at <= utcnow() - self.grace:
+                await self._lost(attempt, stats)
 
     async def _found(self, attempt: CallAttempt, call: Call, stats: ReconcileStats) -> None:
         stats.found += 1
@@ -216,11 +264,13 @@ class Reconciler:
             await mark_started(
                 session, attempt.id, call_id=call.call_id, session_id=call.session_id
             )
-            recorded = None
-            if is_final_call_status(call.status):
-                recorded = await record_outcome(session, attempt.id, report_from_call(call))
-        if recorded is not None:
-            await self._release(recorded)
+        if not is_final_call_status(call.status):
+            return
+        if await self._apply_waiting_webhook(call.call_id, call.session_id):
+            return
+        async with self.runtime.sessions() as session, session.begin():
+            recorded = await record_outcome(session, attempt.id, report_from_call(call))
+        await self._release(recorded)
 
     async def _lost(self, attempt: CallAttempt, stats: ReconcileStats) -> None:
         """Vocobase has no call for this attempt: it never dialed, so the contact may be."""
@@ -246,16 +296,3 @@ class Reconciler:
             slot_names_for(attempt.provider, attempt.campaign_id),
             f"{attempt.contact_id}:{attempt.attempt_number}",
         )
-
-
-def _match(attempt: CallAttempt, calls: list[Call], taken: set[str]) -> Call | None:
-    """The oldest call to the attempt's number placed after its claim and not yet ours."""
-    earliest = attempt.claimed_at - CLOCK_SKEW
-    candidates = [
-        call
-        for call in calls
-        if call.to_number == attempt.to_number
-        and call.call_id not in taken
-        and (call.created_at is None or call.created_at >= earliest)
-    ]
-    return candidates[-1] if candidates else None

@@ -7,11 +7,12 @@ makes Vocobase's duplicate deliveries and replays land on the row already there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from campaign_engine.db.models import WebhookEvent, utcnow
 
@@ -22,14 +23,76 @@ IGNORED = "ignored"
 INVALID = "invalid"
 
 
+Executor = AsyncSession | AsyncConnection
+
+
+def _dialect(executor: Executor) -> str:
+    if isinstance(executor, AsyncConnection):
+        return executor.dialect.name
+    return executor.get_bind().dialect.name
+
+
+def _upsert(insert_for: Any) -> Any:
+    """Insert, or count the delivery's duplicates on the row with the same session_id.
+
+    Built once per dialect (values come as parameters). A fresh row returns exactly the
+    ``duplicates`` it was inserted with; an existing one returns more, which is how the
+    caller tells the two apart on any backend.
+    """
+    statement = insert_for(WebhookEvent)
+    return statement.on_conflict_do_update(
+        index_elements=["session_id"],
+        set_={"duplicates": WebhookEvent.duplicates + statement.excluded.duplicates + 1},
+    ).returning(WebhookEvent.id, WebhookEvent.session_id, WebhookEvent.duplicates)
+
+
+_UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
 @dataclass(frozen=True)
 class Stored:
     event_id: int | None
     duplicate: bool
 
 
+def event_values(
+    *,
+    session_id: str,
+    call_id: str | None,
+    event_type: str,
+    raw_body: bytes,
+    headers: dict[str, Any],
+    received_at: datetime,
+    duplicates: int = 0,
+) -> dict[str, Any]:
+    """One inbox row as statement parameters."""
+    return {
+        "session_id": session_id,
+        "call_id": call_id,
+        "event_type": event_type,
+        "status": RECEIVED,
+        "raw_body": raw_body,
+        "headers": headers,
+        "duplicates": duplicates,
+        "received_at": received_at,
+    }
+
+
+async def store_many(executor: Executor, rows: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Upsert rows with distinct session_ids in one statement; for each session_id the new
+    event's id, or None when a row was already there (its duplicates were counted)."""
+    if not rows:
+        return {}
+    result = await executor.execute(_UPSERTS[_dialect(executor)], rows)
+    sent = {row["session_id"]: row["duplicates"] for row in rows}
+    return {
+        found.session_id: found.id if found.duplicates == sent[found.session_id] else None
+        for found in result.all()
+    }
+
+
 async def store_event(
-    session: AsyncSession,
+    executor: Executor,
     *,
     session_id: str,
     call_id: str | None,
@@ -37,50 +100,36 @@ async def store_event(
     raw_body: bytes,
     headers: dict[str, Any],
 ) -> Stored:
-    """Insert the event unless one with the same session_id is there already."""
-    values = {
-        "session_id": session_id,
-        "call_id": call_id,
-        "event_type": event_type,
-        "status": RECEIVED,
-        "raw_body": raw_body,
-        "headers": headers,
-        "duplicates": 0,
-        "received_at": utcnow(),
-    }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["session_id"])
-        .returning(WebhookEvent.id)
+    """Insert the event, or count a duplicate on the row already there (one statement)."""
+    values = event_values(
+        session_id=session_id,
+        call_id=call_id,
+        event_type=event_type,
+        raw_body=raw_body,
+        headers=headers,
+        received_at=utcnow(),
     )
-    event_id = (await session.execute(statement)).scalar_one_or_none()
-    if event_id is not None:
-        return Stored(event_id, duplicate=False)
-    await session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.session_id == session_id)
-        .values(duplicates=WebhookEvent.duplicates + 1)
-    )
-    return Stored(None, duplicate=True)
+    event_id = (await store_many(executor, [values])).get(session_id)
+    return Stored(event_id, duplicate=event_id is None)
 
 
 async def store_invalid(
-    session: AsyncSession, *, raw_body: bytes, headers: dict[str, Any], reason: str
+    executor: Executor, *, raw_body: bytes, headers: dict[str, Any], reason: str
 ) -> int:
     """Keep a signed delivery we could not read, with the reason, for inspection."""
-    event = WebhookEvent(
-        session_id=None,
-        status=INVALID,
-        raw_body=raw_body,
-        headers=headers,
-        error=reason,
-        duplicates=0,
-        received_at=utcnow(),
-        processed_at=utcnow(),
+    now = utcnow()
+    statement = (
+        insert(WebhookEvent)
+        .values(
+            session_id=None,
+            status=INVALID,
+            raw_body=raw_body,
+            headers=headers,
+            error=reason,
+            duplicates=0,
+            received_at=now,
+            processed_at=now,
+        )
+        .returning(WebhookEvent.id)
     )
-    session.add(event)
-    await session.flush()
-    return event.id
+    return int((await executor.execute(statement)).scalar_one())

@@ -1,8 +1,12 @@
 """``POST /webhooks/vocobase``: verify, store, answer fast, process after answering.
 
 Vocobase waits at most 10 s for a 2xx and retries only three times, so the answer must not
-wait for outcome processing: the event is committed to the inbox, the 200 goes out, and a
-background task applies it (the scheduler's sweep catches anything a crash left behind).
+wait for outcome processing: the event is committed to the inbox (an autocommit upsert
+shared by concurrent deliveries, see :mod:`~campaign_engine.webhooks.inbox_writer`), the
+200 goes out, and the event is applied in the background — by the server's
+:class:`~campaign_engine.webhooks.processor.InboxProcessor` when the app runs with its
+lifespan, else by a response background task. Whatever a crash leaves behind is found
+again by the processor's catch-up and the scheduler's sweep.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.models import SessionCompletedEvent
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from campaign_engine.webhooks import inbox
+from campaign_engine.webhooks.inbox_writer import writer_for
 from campaign_engine.webhooks.processing import process_event
+from campaign_engine.webhooks.processor import InboxProcessor
 from campaign_engine.webhooks.verify import Rejected, verify
 
 log = logging.getLogger(__name__)
@@ -78,20 +84,22 @@ async def receive_vocobase(request: Request) -> JSONResponse:
         event = SessionCompletedEvent.model_validate_json(body)
     except ValidationError as exc:
         reason = _describe_invalid(body, exc)
-        async with runtime.sessions() as session, session.begin():
-            await inbox.store_invalid(session, raw_body=body, headers=headers, reason=reason)
+        async with writer_for(runtime.engine).engine.connect() as conn:  # autocommit
+            await inbox.store_invalid(conn, raw_body=body, headers=headers, reason=reason)
         return _error(400, reason)
-    async with runtime.sessions() as session, session.begin():
-        stored = await inbox.store_event(
-            session,
-            session_id=event.data.session_id,
-            call_id=event.data.call.call_id if event.data.call else None,
-            event_type=event.event,
-            raw_body=body,
-            headers=headers,
-        )
+    stored = await writer_for(runtime.engine).store(
+        session_id=event.data.session_id,
+        call_id=event.data.call.call_id if event.data.call else None,
+        event_type=event.event,
+        raw_body=body,
+        headers=headers,
+    )
     if stored.duplicate or stored.event_id is None:
         return JSONResponse({"ok": True, "duplicate": True})
+    processor: InboxProcessor | None = getattr(request.app.state, "inbox_processor", None)
+    if processor is not None:
+        processor.submit(stored.event_id)
+        return JSONResponse({"ok": True, "event_id": stored.event_id})
     return JSONResponse(
         {"ok": True, "event_id": stored.event_id},
         background=BackgroundTask(process_event, runtime, stored.event_id),

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.dialer.attempts import claim, load_target, mark_started
+from campaign_engine.dialer.attempts import claim, load_target, mark_started, mark_unknown
+from campaign_engine.dialer.call_listing import Listing, match_unknown, partial_listing
 from campaign_engine.dialer.limit_plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.runtime import Runtime
+from campaign_engine.vocobase.models import Call, StartCallRequest
 from tests.dialer.support import (
     NUMBERS,
     ago,
@@ -23,7 +26,8 @@ from tests.dialer.support import (
     open_runtime,
     running_campaign,
 )
-from tests.harness import Harness, running_engine, sim_config, wait_until
+from tests.harness import AGENT_ID, SECRET, Harness, running_engine, sim_config, wait_until
+from tests.webhooks.conftest import client_for, deliver, event_body, inbox_rows
 
 QUICK_RECONCILE = {"tick_seconds": 0.1, "reconcile_after_seconds": 0.5, "unknown_grace_seconds": 5}
 
@@ -140,7 +144,13 @@ async def test_a_5xx_that_placed_the_call_is_found_by_the_reconciler_not_rediale
 
 @pytest.fixture
 async def runtime(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
-    sections = {"scheduler": {"reconcile_after_seconds": 0, "unknown_grace_seconds": 0}}
+    sections = {
+        "scheduler": {
+            "reconcile_after_seconds": 0,
+            "unknown_grace_seconds": 0,
+            "expire_after_seconds": 0,
+        }
+    }
     async with open_runtime(sqlite_url, redis_prefix, **sections) as opened:
         yield opened
 
@@ -205,3 +215,186 @@ async def test_a_dialing_attempt_whose_worker_died_becomes_unknown_never_rediale
     (contact,) = await contacts_of(runtime, campaign_id)
     assert (contact.state, contact.attempts_count) == (ContactState.DIALING, 1)
     assert await runtime.limiter.in_use("vocobase:active") == 1
+
+
+async def test_dropped_webhooks_are_resolved_by_listing_calls_within_the_budget(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    per_minute = 120
+    numbers = NUMBERS[:12]
+    simulator = sim_config(
+        calls_per_minute=per_minute, p_drop_webhook=1.0, outcome_mix={"completed": 1}
+    )
+    async with running_engine(
+        sqlite_url,
+        redis_prefix,
+        simulator=simulator,
+        limits={"vocobase": {"calls_per_minute": per_minute}},
+        scheduler=QUICK_RECONCILE,
+    ) as engine:
+        campaign_id = await engine.add_campaign(numbers)
+        await engine.run_to_completion(campaign_id, limit_seconds=60)
+        contacts = await contacts_of(engine.runtime, campaign_id)
+        attempts = await attempts_of(engine.runtime, campaign_id)
+        ledger = engine.simulator.ledger
+
+    assert all(call.dropped for call in ledger.calls)  # not one webhook arrived
+    assert ledger.max_calls_requests_in_window <= per_minute
+    assert ledger.responses_429["rate"] == 0
+    # GET /calls pages settle up to a hundred attempts each: far fewer than one per call.
+    lookups = ledger.calls_requests_accepted - len(ledger.calls)
+    assert lookups <= len(numbers) // 2
+    for contact in contacts:
+        (call,) = ledger.calls_to(contact.phone_e164)
+        (attempt,) = [a for a in attempts if a.contact_id == contact.id]
+        assert (attempt.state, attempt.outcome, attempt.call_id) == (
+            AttemptState.ENDED,
+            "completed",
+            call.call_id,
+        )
+        assert (contact.state, contact.attempts_count) == (ContactState.COMPLETED, 1)
+
+
+@pytest.mark.parametrize("state", [AttemptState.UNKNOWN, AttemptState.DIALING])
+async def test_an_attempt_never_settled_expires_after_its_deadline_whatever_its_state(
+    runtime: Runtime, state: AttemptState
+) -> None:
+    campaign_id, attempt_id = await claimed_attempt(runtime)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id == attempt_id)
+            .values(state=state.value, claimed_at=ago(1), deadline_at=ago(1))
+        )
+
+    stats = await Reconciler(runtime).run_once()
+
+    assert stats.expired == 1
+    (attempt,) = await attempts_of(runtime, campaign_id)
+    assert (attempt.state, attempt.outcome) == (AttemptState.EXPIRED, "unknown")
+    assert attempt.error is not None and "no outcome by the deadline" in attempt.error
+    (contact,) = await contacts_of(runtime, campaign_id)
+    assert contact.state == ContactState.EXHAUSTED  # never redialed: it may have been called
+    for name in slot_names_for("mcube", campaign_id):
+        assert await runtime.limiter.in_use(name) == 0
+
+
+async def test_an_attempt_past_its_deadline_stays_open_while_the_reconciler_may_still_look(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    sections = {"scheduler": {"reconcile_after_seconds": 0, "expire_after_seconds": 600}}
+    async with open_runtime(sqlite_url, redis_prefix, **sections) as opened:
+        campaign_id, attempt_id = await claimed_attempt(opened)
+        async with opened.sessions() as session, session.begin():
+            await mark_started(session, attempt_id, call_id="call-x", session_id="session-x")
+            await session.execute(
+                update(CallAttempt).where(CallAttempt.id == attempt_id).values(deadline_at=ago(1))
+            )
+
+        stats = await Reconciler(opened).run_once()
+
+        assert stats.expired == 0
+        (attempt,) = await attempts_of(opened, campaign_id)
+        assert attempt.state == AttemptState.STARTED
+
+
+def call(call_id: str, created: datetime) -> Call:
+    return Call(call_id=call_id, status="completed", created_at=created)
+
+
+def test_a_complete_listing_covers_every_attempt() -> None:
+    listing = Listing([], None)
+    assert listing.covers(datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def test_a_listing_cut_short_covers_only_attempts_claimed_after_its_oldest_call() -> None:
+    now = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    listing = partial_listing([call("b", now), call("a", now - timedelta(minutes=5))])
+
+    assert listing is not None
+    assert listing.covers(now - timedelta(minutes=4))
+    assert not listing.covers(now - timedelta(minutes=5))  # within the clock skew
+    assert not listing.covers(now - timedelta(minutes=10))
+    assert partial_listing([]) is None
+
+
+async def test_a_found_unknown_start_takes_its_outcome_from_the_webhook_that_waited_for_it(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    """The webhook beat the (failed) start response and waited unmatched; once GET /calls
+    shows the call, the webhook's fuller report (transcript, recording) is what is kept."""
+    simulator = sim_config(p_drop_webhook=1.0, outcome_mix={"completed": 1})
+    async with running_engine(
+        sqlite_url,
+        redis_prefix,
+        simulator=simulator,
+        with_worker=False,
+        with_scheduler=False,
+        scheduler={"reconcile_after_seconds": 0, "unknown_grace_seconds": 0},
+    ) as engine:
+        runtime = engine.runtime
+        campaign_id, attempt_id = await claimed_attempt(runtime)
+        (contact,) = await contacts_of(runtime, campaign_id)
+        request = StartCallRequest(agent_id=AGENT_ID, to_number=contact.phone_e164)
+        started = await runtime.vocobase.start_call(request)
+        async with runtime.sessions() as session, session.begin():
+            await mark_unknown(session, attempt_id, error="read timeout")
+
+        async def call_ended() -> bool:
+            return (await runtime.vocobase.get_call(started.call_id)).is_final
+
+        await wait_until(call_ended, 10, "the simulated call to end")
+        body = event_body(
+            session_id=started.session_id,
+            call_id=started.call_id,
+            to_number=contact.phone_e164,
+        )
+        async with client_for(runtime) as client:
+            await deliver(client, body, secret=SECRET)
+        assert [row.status for row in await inbox_rows(runtime)] == ["unmatched"]
+
+        stats = await Reconciler(runtime).run_once()
+
+        assert stats.found == 1
+        (attempt,) = await attempts_of(runtime, campaign_id)
+        assert (attempt.state, attempt.call_id) == (AttemptState.ENDED, started.call_id)
+        assert attempt.transcript is not None and attempt.transcript[0]["content"].startswith(
+            "Hello"
+        )
+        assert attempt.recording_url == f"https://recordings.example/{started.session_id}.mp3"
+        assert [row.status for row in await inbox_rows(runtime)] == ["applied"]
+
+
+def test_an_unknown_start_matches_the_oldest_call_to_its_number_placed_after_its_claim() -> None:
+    claimed = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    attempt = CallAttempt(to_number="+919700000001", claimed_at=claimed)
+    calls = [
+        Call(
+            call_id="newest",
+            status="completed",
+            to_number="+919700000001",
+            created_at=claimed + timedelta(minutes=3),
+        ),
+        Call(
+            call_id="other-number",
+            status="completed",
+            to_number="+919700000002",
+            created_at=claimed + timedelta(minutes=2),
+        ),
+        Call(
+            call_id="ours",
+            status="completed",
+            to_number="+919700000001",
+            created_at=claimed + timedelta(seconds=1),
+        ),
+        Call(
+            call_id="before-claim",
+            status="completed",
+            to_number="+919700000001",
+            created_at=claimed - timedelta(minutes=5),
+        ),
+    ]
+
+    assert match_unknown(attempt, calls, set()).call_id == "ours"  # type: ignore[union-attr]
+    assert match_unknown(attempt, calls, {"ours"}).call_id == "newest"  # type: ignore[union-attr]
+    assert match_unknown(attempt, calls, {"ours", "newest"}) is None

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
-from campaign_engine.db.models import utcnow
+from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer.attempts import mark_started
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.runtime import Runtime
@@ -259,3 +260,41 @@ async def test_echoed_value_that_is_not_an_attempt_id_leaves_the_event_unmatched
     await deliver(client, event_body(variables={"ce_attempt_id": echo}))
 
     assert [row.status for row in await inbox_rows(runtime)] == ["unmatched"]
+
+
+async def test_a_late_event_for_an_earlier_attempt_arriving_after_the_retrys_own_changes_nothing(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """Out of order: attempt 1 ended (no answer) and attempt 2 is in its call; attempt 2's
+    outcome arrives, then a late copy of attempt 1's event under another session."""
+    made = await make_attempt(runtime, policy=POLICY)
+    await deliver(client, event_body(session_id="sess-1", status="no_answer", disposition=None))
+    async with runtime.sessions() as session, session.begin():
+        second = CallAttempt(
+            contact_id=made.contact_id,
+            campaign_id=made.campaign_id,
+            attempt_number=2,
+            state="started",
+            provider="twilio",
+            to_number=PHONE,
+            call_id="call-2",
+            session_id="sess-2",
+            deadline_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(second)
+        await session.execute(
+            update(Contact).where(Contact.id == made.contact_id).values(state="calling")
+        )
+        await session.flush()
+        second_id = second.id
+
+    await deliver(client, event_body(session_id="sess-2", call_id="call-2"))
+    late = event_body(session_id="sess-1-again", call_id="call-1", status="completed")
+    assert (await deliver(client, late)).status_code == 200
+
+    first = await load_attempt(runtime, made.attempt_id)
+    assert (first.outcome, first.call_status) == ("no_answer", "no_answer")
+    assert (await load_attempt(runtime, second_id)).outcome == "completed"
+    contact = await load_contact(runtime, made.contact_id)
+    assert (contact.state, contact.last_outcome) == ("completed", "completed")
+    assert [row.status for row in await inbox_rows(runtime)] == ["applied", "applied", "ignored"]

@@ -266,3 +266,49 @@ async def test_readyz_answers_503_naming_redis_when_redis_does_not_answer(
     body = response.json()
     assert body["ok"] is False
     assert set(body["problems"]) == {"redis"}
+
+
+async def test_delivery_stamped_too_far_in_the_future_is_refused_401_and_not_stored(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    response = await deliver(client, event_body(), at=datetime.now(UTC) + timedelta(hours=1))
+
+    assert response.status_code == 401
+    assert "in the future" in response.json()["error"]
+    assert await inbox_rows(runtime) == []
+
+
+async def test_delivery_with_a_timestamp_but_no_signature_is_refused_401(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    body = event_body()
+    headers = {"X-Webhook-Timestamp": iso(datetime.now(UTC))}
+    response = await client.post("/webhooks/vocobase", content=body, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing X-Webhook-Signature header"
+    assert await inbox_rows(runtime) == []
+
+
+async def test_a_signature_header_with_non_ascii_bytes_is_refused_401_not_a_crash(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    body = event_body()
+    headers = {**signed(body), "X-Webhook-Signature": "sha256=\xe9\xe9".encode("latin-1")}
+    response = await client.post("/webhooks/vocobase", content=body, headers=headers)  # type: ignore[arg-type]
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "signature does not match"
+    assert await inbox_rows(runtime) == []
+
+
+async def test_a_signed_but_stale_replay_of_an_accepted_event_changes_nothing(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    body = event_body(session_id="sess-replay")
+    assert (await deliver(client, body)).status_code == 200
+    replay = await deliver(client, body, at=datetime.now(UTC) - timedelta(minutes=6))
+
+    assert replay.status_code == 401
+    (row,) = await inbox_rows(runtime)
+    assert row.duplicates == 0
