@@ -1,0 +1,208 @@
+"""Operator actions on contacts, each written to the audit log in the same transaction.
+
+Only waiting or given-up contacts are touched: a contact in a call (queued jobs aside) is
+the dialer's until its outcome is recorded, so acting on it could dial someone twice.
+A contact made due here is picked up by the scheduler on its next tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.states import (
+    CAMPAIGN_TERMINAL,
+    CONTACT_WAITING,
+    CampaignState,
+    ContactState,
+)
+from campaign_engine.contacts.suppression import NUMBER
+from campaign_engine.contacts.suppression_list import add_entries
+from campaign_engine.db.models import Campaign, Contact, utcnow
+from campaign_engine.ops.audit import record
+from campaign_engine.ops.reasons import reason_of, waiting_for_retry
+
+SKIPPED = "skipped by operator"
+SUPPRESSED = "suppressed by operator"
+GIVEN_UP = (ContactState.EXHAUSTED.value, ContactState.FAILED.value)
+WAITING = tuple(state.value for state in CONTACT_WAITING)
+# Contacts a skip or suppression may close: not yet in a call (a queued job finds its
+# contact no longer queued and does nothing).
+CLOSABLE = (*WAITING, ContactState.QUEUED.value)
+# Ids listed in a bulk action's audit entry at most (the count is always exact).
+AUDIT_ID_LIMIT = 200
+
+
+class ActionError(ValueError):
+    """The action cannot be done on this contact or campaign; the message says why.
+
+    A ``ValueError`` so that the CLI shows it as one line, like every refused request.
+    """
+
+
+async def _contact(session: AsyncSession, contact_id: int) -> Contact:
+    contact = await session.get(Contact, contact_id, with_for_update=True)
+    if contact is None:
+        raise LookupError(f"contact {contact_id} not found")
+    return contact
+
+
+async def _dialable_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} not found")
+    if CampaignState(campaign.state) in CAMPAIGN_TERMINAL:
+        raise ActionError(
+            f"campaign {campaign_id} is {campaign.state}; its contacts are no longer called"
+        )
+    return campaign
+
+
+def _make_due(contact: Contact, now: datetime) -> str:
+    """Due now; a given-up contact waits for a retry again, keeping its attempt count."""
+    before = contact.state
+    if before in GIVEN_UP:
+        contact.state = ContactState.RETRYING.value
+    elif before not in WAITING:
+        raise ActionError(
+            f"contact {contact.id} is {before}; only a waiting or "
+            "exhausted/failed contact can be called again"
+        )
+    contact.next_attempt_at = now
+    return before
+
+
+async def retry_now(
+    session: AsyncSession, contact_id: int, *, actor: str, now: datetime | None = None
+) -> str:
+    """Call this contact again as soon as the limits allow; the state it was in."""
+    contact = await _contact(session, contact_id)
+    await _dialable_campaign(session, contact.campaign_id)
+    before = _make_due(contact, now or utcnow())
+    await record(
+        session,
+        actor=actor,
+        action="retry-now",
+        target_type="contact",
+        target_id=contact_id,
+        details={"from_state": before, "attempts_count": contact.attempts_count},
+    )
+    return before
+
+
+async def skip(session: AsyncSession, contact_id: int, *, actor: str) -> None:
+    """Never call this contact in this campaign (it stays callable in others)."""
+    contact = await _contact(session, contact_id)
+    if contact.state not in CLOSABLE:
+        raise ActionError(f"contact {contact_id} is {contact.state}; only a waiting one is skipped")
+    before = contact.state
+    contact.state = ContactState.CANCELED.value
+    contact.next_attempt_at = None
+    contact.queued_at = None
+    contact.last_error = SKIPPED
+    await record(
+        session,
+        actor=actor,
+        action="skip",
+        target_type="contact",
+        target_id=contact_id,
+        details={"from_state": before},
+    )
+
+
+async def suppress(
+    session: AsyncSession, contact_id: int, *, actor: str, reason: str | None = None
+) -> bool:
+    """Put the number on the global do-not-call list; close the contact if it was waiting.
+
+    Returns whether the contact was closed (one in a call finishes; the dialer's pre-dial
+    check keeps it from being called again).
+    """
+    contact = await _contact(session, contact_id)
+    added = await add_entries(
+        session, [(NUMBER, contact.phone_e164)], reason=reason or SUPPRESSED, created_by=actor
+    )
+    closed = contact.state in CLOSABLE
+    if closed:
+        contact.state = ContactState.SUPPRESSED.value
+        contact.next_attempt_at = None
+        contact.queued_at = None
+        contact.last_error = reason or SUPPRESSED
+    await record(
+        session,
+        actor=actor,
+        action="suppress",
+        target_type="contact",
+        target_id=contact_id,
+        details={"phone_last4": contact.phone_e164[-4:], "added": added.added, "closed": closed},
+    )
+    return closed
+
+
+async def edit_variables(
+    session: AsyncSession,
+    contact_id: int,
+    *,
+    actor: str,
+    values: dict[str, Any],
+    remove: list[str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Change the contact's variables and make it due now; the new variables."""
+    contact = await _contact(session, contact_id)
+    await _dialable_campaign(session, contact.campaign_id)
+    variables = {k: v for k, v in contact.variables.items() if k not in set(remove or [])}
+    variables.update(values)
+    before = _make_due(contact, now or utcnow())
+    contact.variables = variables
+    await record(
+        session,
+        actor=actor,
+        action="edit-vars",
+        target_type="contact",
+        target_id=contact_id,
+        details={"set": sorted(values), "removed": sorted(remove or []), "from_state": before},
+    )
+    return variables
+
+
+async def requeue_reason(
+    session: AsyncSession,
+    campaign_id: str,
+    reason: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> int:
+    """Make due now every contact of the campaign waiting for this reason, and every
+    given-up one whose reason (or final state: ``failed``, ``exhausted``) it is; how many."""
+    await _dialable_campaign(session, campaign_id)
+    now = now or utcnow()
+    why = reason_of()
+    given_up = and_(Contact.state.in_(GIVEN_UP), or_(why == reason, Contact.state == reason))
+    contacts = (
+        await session.scalars(
+            select(Contact)
+            .where(
+                Contact.campaign_id == campaign_id,
+                or_(and_(waiting_for_retry(), why == reason), given_up),
+            )
+            .order_by(Contact.id)
+            .with_for_update()
+        )
+    ).all()
+    for contact in contacts:
+        _make_due(contact, now)
+    ids = [contact.id for contact in contacts]
+    await record(
+        session,
+        actor=actor,
+        action="requeue-reason",
+        target_type="campaign",
+        target_id=campaign_id,
+        details={"reason": reason, "count": len(ids), "contact_ids": ids[:AUDIT_ID_LIMIT]},
+    )
+    return len(ids)

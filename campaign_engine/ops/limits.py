@@ -1,0 +1,154 @@
+"""Every limit a call start must pass, with its configured value and how much is in use.
+
+Concurrency use comes from the limiter's live leases; request use in the current window is
+estimated from attempts claimed in the last minute (the GCRA state holds no count). The
+adaptive state — a cooldown after a 429, limits lowered after repeated 429s — is read from
+the same Redis keys the dialer writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.states import AttemptState, CampaignState
+from campaign_engine.config import LimitSettings
+from campaign_engine.db.models import CallAttempt, Campaign, utcnow
+from campaign_engine.dialer.limit_plan import (
+    VOCOBASE_ACTIVE,
+    VOCOBASE_CALLS,
+    campaign_key,
+    effective_concurrency,
+    provider_key,
+)
+from campaign_engine.dialer.limiter import Limiter
+from campaign_engine.keys import RedisKeys
+
+
+class LimitUse(BaseModel):
+    name: str
+    kind: str  # "rate" (per minute) or "concurrency"
+    limit: float
+    in_use: int
+    rate_limited_last_hour: int = 0
+
+
+class LimitsView(BaseModel):
+    limits: list[LimitUse]
+    cooldown_ms: int
+    learned_concurrency: int | None
+    lowered_concurrency: int | None
+    lowered_rate_factor: float | None
+
+
+def _number(raw: bytes | str | None) -> float | None:
+    if raw is None:
+        return None
+    return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+async def limits_view(
+    session: AsyncSession,
+    redis: Redis,
+    keys: RedisKeys,
+    limits: LimitSettings,
+    *,
+    now: datetime | None = None,
+) -> LimitsView:
+    now = now or utcnow()
+    limiter = Limiter(redis, keys)
+    learned = _number(await redis.get(keys.learned_concurrency))
+    lowered = _number(await redis.get(keys.lowered_concurrency))
+    factor = _number(await redis.get(keys.lowered_rate))
+    cooldown = int(await redis.pttl(keys.cooldown))
+    requests = dict(
+        (
+            await session.execute(
+                select(CallAttempt.provider, func.count())
+                .where(CallAttempt.claimed_at >= now - timedelta(minutes=1))
+                .group_by(CallAttempt.provider)
+            )
+        ).all()
+    )
+    refused = dict(
+        (
+            await session.execute(
+                select(CallAttempt.provider, func.count())
+                .where(
+                    CallAttempt.claimed_at >= now - timedelta(hours=1),
+                    CallAttempt.state == AttemptState.NOT_SENT.value,
+                    CallAttempt.error.like("%429%"),
+                )
+                .group_by(CallAttempt.provider)
+            )
+        ).all()
+    )
+    concurrency = effective_concurrency(
+        limits,
+        int(learned) if learned is not None else None,
+        int(lowered) if lowered is not None else None,
+    )
+    rows = [
+        LimitUse(
+            name=VOCOBASE_CALLS,
+            kind="rate",
+            limit=limits.vocobase.calls_per_minute * (factor or 1.0),
+            in_use=sum(int(n) for n in requests.values()),
+            rate_limited_last_hour=sum(int(n) for n in refused.values()),
+        ),
+        LimitUse(
+            name=VOCOBASE_ACTIVE,
+            kind="concurrency",
+            limit=concurrency,
+            in_use=await limiter.in_use(VOCOBASE_ACTIVE),
+        ),
+    ]
+    for provider, settings in sorted(limits.providers.items()):
+        key = provider_key(provider)
+        rows.append(
+            LimitUse(
+                name=key,
+                kind="rate",
+                limit=round(settings.calls_per_second * 60, 3),
+                in_use=int(requests.get(provider, 0)),
+                rate_limited_last_hour=int(refused.get(provider, 0)),
+            )
+        )
+        if settings.max_concurrent is not None:
+            rows.append(
+                LimitUse(
+                    name=key,
+                    kind="concurrency",
+                    limit=settings.max_concurrent,
+                    in_use=await limiter.in_use(key),
+                )
+            )
+    running = (
+        await session.scalars(
+            select(Campaign).where(
+                Campaign.state == CampaignState.RUNNING.value,
+                Campaign.max_concurrent.is_not(None),
+            )
+        )
+    ).all()
+    for campaign in running:
+        key = campaign_key(campaign.id)
+        rows.append(
+            LimitUse(
+                name=key,
+                kind="concurrency",
+                limit=campaign.max_concurrent or 0,
+                in_use=await limiter.in_use(key),
+            )
+        )
+    return LimitsView(
+        limits=rows,
+        cooldown_ms=max(0, cooldown),
+        learned_concurrency=int(learned) if learned is not None else None,
+        lowered_concurrency=int(lowered) if lowered is not None else None,
+        lowered_rate_factor=factor,
+    )

@@ -1,0 +1,40 @@
+"""Why a contact is waiting for another try, or was given up on: one SQL expression.
+
+The same expression groups the retry queue, filters it, drives bulk requeues and labels the
+retry-queue metric, so the CLI, the web console and Prometheus always agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, String, and_, case, literal, or_
+
+from campaign_engine.campaigns.states import ContactState
+from campaign_engine.db.models import Contact
+
+RATE_LIMITED = "rate_limited"
+UNKNOWN = "unknown"
+# Outcomes an operator acts on by name; any other reason is shown as "unknown".
+NAMED_OUTCOMES = ("no_answer", "busy", "voicemail", "failed")
+REASONS = (*NAMED_OUTCOMES, RATE_LIMITED, UNKNOWN)
+DEAD_STATES = (
+    ContactState.EXHAUSTED.value,
+    ContactState.FAILED.value,
+    ContactState.SUPPRESSED.value,
+)
+
+
+def reason_of() -> ColumnElement[str]:
+    """A contact's reason: a 429 hand-back first (it says nothing about the callee)."""
+    return case(
+        (Contact.last_error.like("%429%"), literal(RATE_LIMITED, String)),
+        (Contact.last_outcome.in_(NAMED_OUTCOMES), Contact.last_outcome),
+        else_=literal(UNKNOWN, String),
+    )
+
+
+def waiting_for_retry() -> ColumnElement[bool]:
+    """Retrying contacts, and pending ones handed back with an error (e.g. a 429)."""
+    return or_(
+        Contact.state == ContactState.RETRYING.value,
+        and_(Contact.state == ContactState.PENDING.value, Contact.last_error.is_not(None)),
+    )

@@ -1,0 +1,187 @@
+"""The web console under ``/ops``: the same views and actions as ``campaign-engine ops``.
+
+Off (404 with a message) until ``[ops] token`` is set. Pages need the bearer token or a
+login cookie; every POST from a browser also needs the CSRF token (see :mod:`web_auth`).
+Actions are audited under the actor ``web`` like CLI actions are under the login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from campaign_engine.campaigns.lifecycle import TransitionError
+from campaign_engine.campaigns.service import CampaignError
+from campaign_engine.config import OpsSettings
+from campaign_engine.db.models import utcnow
+from campaign_engine.ops import actions, audit, campaign_control, web_auth, web_charts, web_pages
+from campaign_engine.ops.progress import overview
+from campaign_engine.ops.queues import retry_queue
+from campaign_engine.runtime import Runtime
+
+ACTOR = "web"
+DISABLED = "the ops console is disabled: set [ops] token (or CAMPAIGN_ENGINE_OPS_TOKEN)"
+REFUSED = (actions.ActionError, LookupError, TransitionError, CampaignError, ValueError)
+CONTACT_ACTIONS = ("retry-now", "skip", "suppress")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _ops(request: Request) -> OpsSettings:
+    return _runtime(request).settings.ops
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (no multipart: the console's forms are all small)."""
+    parsed = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def guarded(handler: Handler, *, post: bool = False) -> Handler:
+    """Refuse when the console is off, the caller is not authenticated, or a browser POST
+    lacks its CSRF token; bearer callers send no cookie, so need no CSRF token."""
+
+    async def wrapped(request: Request) -> Response:
+        settings = _ops(request)
+        if not settings.enabled:
+            return _html(web_pages.message_page("disabled", DISABLED), 404)
+        if web_auth.bearer_ok(settings, request):
+            return await handler(request)
+        sid = web_auth.session_id(settings, request)
+        if sid is None:
+            return _html(web_pages.login_page(), 401)
+        if post:
+            form = await _form(request)
+            if not web_auth.csrf_ok(settings, request, form.get(web_auth.CSRF_FIELD, "")):
+                return _html(web_pages.message_page("refused", "missing or wrong CSRF token"), 403)
+        request.state.csrf = web_auth.csrf_token(settings, sid)
+        return await handler(request)
+
+    return wrapped
+
+
+def _csrf(request: Request) -> str:
+    return str(getattr(request.state, "csrf", ""))
+
+
+async def login(request: Request) -> Response:
+    settings = _ops(request)
+    if not settings.enabled:
+        return _html(web_pages.message_page("disabled", DISABLED), 404)
+    if request.method == "GET":
+        return _html(web_pages.login_page())
+    if not web_auth.token_matches(settings, (await _form(request)).get("token", "")):
+        return _html(web_pages.login_page("wrong token"), 401)
+    session = web_auth.new_session(settings)
+    sid = session.partition(".")[0]
+    response = RedirectResponse("/ops/", status_code=303)
+    for name, value in (
+        (web_auth.SESSION_COOKIE, session),
+        (web_auth.CSRF_COOKIE, web_auth.csrf_token(settings, sid)),
+    ):
+        response.set_cookie(name, value, httponly=True, samesite="strict", path="/ops")
+    return response
+
+
+async def home(request: Request) -> Response:
+    async with _runtime(request).sessions() as session:
+        rows = await overview(session, include_finished=True)
+    return _html(web_pages.overview_page(rows))
+
+
+async def campaign(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    async with _runtime(request).sessions() as session:
+        found = [c for c in await overview(session, include_finished=True) if c.id == campaign_id]
+        if not found:
+            return _html(web_pages.message_page("not found", f"no campaign {campaign_id}"), 404)
+        since = utcnow() - timedelta(hours=4)
+        rows = await web_charts.attempts_since(session, campaign_id, since)
+    charts = web_charts.calls_per_minute(rows) + web_charts.outcomes_over_time(rows)
+    return _html(web_pages.campaign_page(found[0], charts, _csrf(request)))
+
+
+async def retries(request: Request) -> Response:
+    filters = {k: v for k, v in request.query_params.items() if v}
+    async with _runtime(request).sessions() as session:
+        queue = await retry_queue(
+            session,
+            campaign_id=filters.get("campaign"),
+            phone=filters.get("phone"),
+            reason=filters.get("reason"),
+        )
+    return _html(web_pages.retries_page(queue, _csrf(request), filters))
+
+
+async def audit_log(request: Request) -> Response:
+    async with _runtime(request).sessions() as session:
+        entries = await audit.entries(session, limit=200)
+    return _html(web_pages.audit_page(entries))
+
+
+async def contact_action(request: Request) -> Response:
+    contact_id = int(request.path_params["contact_id"])
+    action = request.path_params["action"]
+    if action not in CONTACT_ACTIONS:
+        return _html(web_pages.message_page("not found", f"no action {action}"), 404)
+    try:
+        async with _runtime(request).sessions() as session, session.begin():
+            if action == "retry-now":
+                await actions.retry_now(session, contact_id, actor=ACTOR)
+            elif action == "skip":
+                await actions.skip(session, contact_id, actor=ACTOR)
+            else:
+                await actions.suppress(session, contact_id, actor=ACTOR)
+    except REFUSED as exc:
+        return _html(web_pages.message_page("refused", str(exc)), 409)
+    return RedirectResponse("/ops/retries", status_code=303)
+
+
+async def campaign_action(request: Request) -> Response:
+    runtime = _runtime(request)
+    campaign_id = request.path_params["campaign_id"]
+    try:
+        async with runtime.sessions() as session, session.begin():
+            jobs = await campaign_control.control(
+                session, runtime.keys, campaign_id, request.path_params["action"], actor=ACTOR
+            )
+    except REFUSED as exc:
+        return _html(web_pages.message_page("refused", str(exc)), 409)
+    await campaign_control.withdraw(runtime.redis, runtime.keys, jobs)
+    return RedirectResponse(f"/ops/campaigns/{campaign_id}", status_code=303)
+
+
+def mount() -> Mount:
+    return Mount(
+        "/ops",
+        routes=[
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/", guarded(home), methods=["GET"]),
+            Route("/retries", guarded(retries), methods=["GET"]),
+            Route("/audit", guarded(audit_log), methods=["GET"]),
+            Route("/campaigns/{campaign_id}", guarded(campaign), methods=["GET"]),
+            Route(
+                "/campaigns/{campaign_id}/{action}",
+                guarded(campaign_action, post=True),
+                methods=["POST"],
+            ),
+            Route(
+                "/contacts/{contact_id:int}/{action}",
+                guarded(contact_action, post=True),
+                methods=["POST"],
+            ),
+        ],
+    )

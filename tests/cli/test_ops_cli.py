@@ -1,0 +1,117 @@
+"""``campaign-engine ops`` against a real SQLite database and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from campaign_engine.cli import app
+from campaign_engine.db.models import utcnow
+from campaign_engine.db.session import create_engine, session_factory
+from tests.conftest import TEST_REDIS_URL
+from tests.ops import seed
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(("CAMPAIGN_ENGINE_", "VOCOBASE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+class Cli:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(app, ["--config", str(self.config), "ops", *args])
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> Cli:
+    config = tmp_path / "engine.toml"
+    config.write_text(
+        f'[database]\nurl = "{sqlite_url}"\n[redis]\nurl = "{TEST_REDIS_URL}"\n'
+        f'prefix = "{redis_prefix}"\n',
+        encoding="utf-8",
+    )
+    return Cli(config)
+
+
+def _seed(url: str) -> tuple[str, int]:
+    async def go() -> tuple[str, int]:
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                cid = await seed.campaign(session)
+                asha = await seed.contact(
+                    session, cid, "+919811111111", state="retrying", attempts_count=1,
+                    last_outcome="no_answer", next_attempt_at=utcnow(),
+                )  # fmt: skip
+                await seed.attempt(session, asha, state="ended", outcome="no_answer")
+                return cid, asha.id
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_views_print_tables_and_json(cli: Cli, sqlite_url: str) -> None:
+    cid, asha = _seed(sqlite_url)
+
+    [row] = cli.json("overview")
+    assert (row["id"], row["total"], row["calls_last_minute"]) == (cid, 2, 1)
+    assert cli.json("retries", "--phone", "9811")["by_reason"] == {"no_answer": 1}
+    assert cli.json("dead", "--campaign", cid) == {"contacts": [], "attempts": []}
+    assert [a["outcome"] for a in cli.json("contact", str(asha))["attempts"]] == ["no_answer"]
+    assert cli.json("limits")["cooldown_ms"] == 0
+    for view in (("overview",), ("retries",), ("dead",), ("contact", str(asha)), ("limits",)):
+        assert cli.ok(*view)
+
+
+def test_actions_are_recorded_under_the_actor_and_listed_by_audit(
+    cli: Cli, sqlite_url: str
+) -> None:
+    cid, asha = _seed(sqlite_url)
+
+    assert "due now" in cli.ok("retry-now", str(asha), "--actor", "lead")
+    assert cli.ok("requeue-reason", cid, "no_answer", "--actor", "lead").strip() == "requeued 1"
+    assert json.loads(cli.ok("edit-vars", str(asha), "--set", "name=Asha")) == {"name": "Asha"}
+    assert "paused" not in cli.ok("pause", cid, "--actor", "lead", "--reason", "lunch")
+    cli.ok("resume", cid)
+    cli.ok("skip", str(asha))
+
+    entries = cli.json("audit")
+    assert [e["action"] for e in entries] == [
+        "skip", "resume", "pause", "edit-vars", "requeue-reason", "retry-now",
+    ]  # fmt: skip
+    assert entries[-1]["actor"] == "lead"
+    assert [e["action"] for e in cli.json("audit", "--target", f"contact:{asha}")] == [
+        "skip", "edit-vars", "retry-now",
+    ]  # fmt: skip
+    assert "audit log" in cli.ok("audit")
+
+
+def test_refused_actions_are_one_line_errors(cli: Cli, sqlite_url: str) -> None:
+    _, asha = _seed(sqlite_url)
+    cli.ok("skip", str(asha))
+    for args in (("retry-now", "999"), ("edit-vars", "1", "--set", "oops"), ("skip", str(asha))):
+        result = cli(*args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.output

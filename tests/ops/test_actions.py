@@ -1,0 +1,185 @@
+"""Every operator action changes the contact as promised and leaves its audit entry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from campaign_engine.campaigns import service
+from campaign_engine.db.models import Campaign, Contact, Suppression, utcnow
+from campaign_engine.ops import actions, audit, campaign_control
+from campaign_engine.runtime import Runtime
+from tests.ops import seed
+
+LATER = timedelta(hours=2)
+
+
+async def _only_entry(runtime: Runtime) -> audit.AuditView:
+    async with runtime.sessions() as session:
+        [entry] = await audit.entries(session)
+    return entry
+
+
+async def _contact(runtime: Runtime, contact_id: int) -> Contact:
+    async with runtime.sessions() as session:
+        found = await session.get(Contact, contact_id)
+        assert found is not None
+        return found
+
+
+async def test_retry_now_makes_a_waiting_contact_due_now(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(
+            session, cid, "+919811111111", state="retrying", attempts_count=1,
+            next_attempt_at=utcnow() + LATER,
+        )  # fmt: skip
+    async with runtime.sessions() as session, session.begin():
+        await actions.retry_now(session, asha.id, actor="asha-ops")
+
+    after = await _contact(runtime, asha.id)
+    assert after.next_attempt_at is not None and after.next_attempt_at <= utcnow()
+    entry = await _only_entry(runtime)
+    assert (entry.actor, entry.action, entry.target_type, entry.target_id) == (
+        "asha-ops", "retry-now", "contact", str(asha.id),
+    )  # fmt: skip
+
+
+async def test_retry_now_brings_an_exhausted_contact_back_keeping_its_attempts(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        spent = await seed.contact(
+            session, cid, "+919811111111", state="exhausted", attempts_count=3
+        )
+    async with runtime.sessions() as session, session.begin():
+        assert await actions.retry_now(session, spent.id, actor="ops") == "exhausted"
+
+    after = await _contact(runtime, spent.id)
+    assert (after.state, after.attempts_count) == ("retrying", 3)
+    assert (await _only_entry(runtime)).details["from_state"] == "exhausted"
+
+
+async def test_actions_refuse_a_contact_in_a_call_or_a_finished_campaign_without_audit(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        ringing = await seed.contact(session, cid, "+919811111111", state="calling")
+        done = await seed.campaign(session, name="done")
+        waiting = await seed.contact(session, done, "+919822222222", state="retrying")
+        await service.cancel_campaign(session, done)
+    for act in (
+        lambda s: actions.retry_now(s, ringing.id, actor="ops"),
+        lambda s: actions.skip(s, ringing.id, actor="ops"),
+        lambda s: actions.retry_now(s, waiting.id, actor="ops"),
+        lambda s: actions.requeue_reason(s, done, "failed", actor="ops"),
+    ):
+        with pytest.raises(actions.ActionError):
+            async with runtime.sessions() as session, session.begin():
+                await act(session)
+    async with runtime.sessions() as session:
+        assert await audit.entries(session) == []
+
+
+async def test_skip_cancels_a_waiting_contact_as_skipped_by_operator(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(session, cid, "+919811111111", state="queued")
+    async with runtime.sessions() as session, session.begin():
+        await actions.skip(session, asha.id, actor="ops")
+
+    after = await _contact(runtime, asha.id)
+    assert (after.state, after.last_error, after.queued_at) == (
+        "canceled",
+        "skipped by operator",
+        None,
+    )
+    assert (await _only_entry(runtime)).action == "skip"
+
+
+async def test_suppress_lists_the_number_and_closes_the_waiting_contact(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(session, cid, "+919811111111", state="retrying")
+    async with runtime.sessions() as session, session.begin():
+        closed = await actions.suppress(session, asha.id, actor="ops", reason="asked")
+
+    assert closed
+    async with runtime.sessions() as session:
+        [entry] = (await session.scalars(select(Suppression))).all()
+    assert (entry.kind, entry.pattern, entry.campaign_id, entry.reason, entry.created_by) == (
+        "number", "+919811111111", None, "asked", "ops",
+    )  # fmt: skip
+    assert (await _contact(runtime, asha.id)).state == "suppressed"
+    audited = await _only_entry(runtime)
+    assert audited.details == {"phone_last4": "1111", "added": 1, "closed": True}
+
+
+async def test_edit_vars_merges_and_removes_variables_and_requeues(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(
+            session, cid, "+919811111111", state="failed",
+            variables={"name": "Asah", "amount": "10"},
+        )  # fmt: skip
+    async with runtime.sessions() as session, session.begin():
+        await actions.edit_variables(
+            session, asha.id, actor="ops", values={"name": "Asha"}, remove=["amount"]
+        )
+
+    after = await _contact(runtime, asha.id)
+    assert (after.variables, after.state) == ({"name": "Asha"}, "retrying")
+    assert (await _only_entry(runtime)).details["set"] == ["name"]
+
+
+async def test_requeue_reason_takes_waiting_and_given_up_contacts_of_that_reason_only(
+    runtime: Runtime,
+) -> None:
+    later = utcnow() + LATER
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        waiting = await seed.contact(
+            session, cid, "+919811111111", state="retrying", last_outcome="failed",
+            next_attempt_at=later,
+        )  # fmt: skip
+        rejected = await seed.contact(
+            session, cid, "+919822222222", state="failed", last_outcome="rejected"
+        )
+        busy = await seed.contact(
+            session, cid, "+919833333333", state="retrying", last_outcome="busy",
+            next_attempt_at=later,
+        )  # fmt: skip
+    async with runtime.sessions() as session, session.begin():
+        count = await actions.requeue_reason(session, cid, "failed", actor="ops")
+
+    assert count == 2
+    assert (await _contact(runtime, rejected.id)).state == "retrying"
+    waited = await _contact(runtime, waiting.id)
+    assert waited.next_attempt_at is not None and waited.next_attempt_at <= utcnow()
+    assert (await _contact(runtime, busy.id)).next_attempt_at == later
+    entry = await _only_entry(runtime)
+    assert entry.target_id == cid
+    assert entry.details == {
+        "reason": "failed", "count": 2, "contact_ids": [waiting.id, rejected.id],
+    }  # fmt: skip
+
+
+async def test_pausing_from_the_console_unqueues_and_is_audited(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        queued = await seed.contact(session, cid, "+919811111111", state="queued", attempts_count=1)
+    async with runtime.sessions() as session, session.begin():
+        jobs = await campaign_control.control(session, runtime.keys, cid, "pause", actor="ops")
+    assert await campaign_control.withdraw(runtime.redis, runtime.keys, jobs) == 0
+
+    assert jobs == [runtime.keys.dial_job_id(queued.id, 2)]
+    assert (await _contact(runtime, queued.id)).state == "retrying"
+    async with runtime.sessions() as session:
+        campaign = await session.get(Campaign, cid)
+        assert campaign is not None and campaign.state == "paused"
+    entry = await _only_entry(runtime)
+    assert (entry.action, entry.details["jobs_withdrawn"]) == ("pause", 1)

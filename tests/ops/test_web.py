@@ -1,0 +1,143 @@
+"""The web console: token-only access, login cookie, CSRF on every browser POST, audited
+actions, and pages that show the same views as the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from campaign_engine.db.models import utcnow
+from campaign_engine.ops import audit
+from campaign_engine.runtime import Runtime
+from campaign_engine.server import create_app
+from tests.conftest import engine_settings
+from tests.ops import seed
+
+TOKEN = "ops-t0ken"
+
+
+async def _open(sqlite_url: str, redis_prefix: str, token: str) -> Runtime:
+    return await Runtime.open(engine_settings(sqlite_url, redis_prefix, ops={"token": token}))
+
+
+@pytest.fixture
+async def console(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
+    runtime = await _open(sqlite_url, redis_prefix, TOKEN)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def _client(runtime: Runtime) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    return httpx.AsyncClient(transport=transport, base_url="http://console")
+
+
+@asynccontextmanager
+async def _logged_in(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(runtime) as client:
+        response = await client.post("/ops/login", data={"token": TOKEN})
+        assert response.status_code == 303
+        assert all("httponly" in c.lower() for c in response.headers.get_list("set-cookie"))
+        yield client
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+async def _waiting_contact(runtime: Runtime) -> tuple[str, int]:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(
+            session, cid, "+919811111111", state="retrying", attempts_count=1,
+            last_outcome="busy", next_attempt_at=utcnow() + timedelta(hours=1),
+        )  # fmt: skip
+        await seed.attempt(session, asha, state="ended", outcome="busy")
+    return cid, asha.id
+
+
+async def test_the_console_is_off_with_a_clear_message_when_no_token_is_set(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    runtime = await _open(sqlite_url, redis_prefix, "")
+    try:
+        async with _client(runtime) as client:
+            for response in (await client.get("/ops/"), await client.post("/ops/login")):
+                assert response.status_code == 404
+                assert "set [ops] token" in response.text
+    finally:
+        await runtime.close()
+
+
+async def test_without_the_token_nothing_is_shown_and_nothing_is_done(console: Runtime) -> None:
+    _, asha = await _waiting_contact(console)
+    async with _client(console) as client:
+        page = await client.get("/ops/retries")
+        wrong = await client.post("/ops/login", data={"token": "guess"})
+        act = await client.post(f"/ops/contacts/{asha}/skip", data={"csrf": "x"})
+        bad_bearer = await client.get("/ops/", headers={"Authorization": "Bearer guess"})
+        bearer = await client.get("/ops/", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert page.status_code == 401 and "+919811111111" not in page.text
+    assert wrong.status_code == 401 and "wrong token" in wrong.text
+    assert act.status_code == 401 and bad_bearer.status_code == 401
+    assert bearer.status_code == 200
+    async with console.sessions() as session:
+        assert await audit.entries(session) == []
+
+
+async def test_a_browser_post_without_the_right_csrf_token_is_refused(console: Runtime) -> None:
+    _, asha = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        missing = await client.post(f"/ops/contacts/{asha}/skip")
+        wrong = await client.post(f"/ops/contacts/{asha}/skip", data={"csrf": "0" * 64})
+        async with _logged_in(console) as other_session:
+            page = await other_session.get("/ops/retries")
+        stolen = await client.post(f"/ops/contacts/{asha}/skip", data={"csrf": _csrf(page.text)})
+
+    assert [r.status_code for r in (missing, wrong, stolen)] == [403, 403, 403]
+    async with console.sessions() as session:
+        assert await audit.entries(session) == []
+
+
+async def test_log_in_see_progress_requeue_from_the_retry_queue_and_see_the_audit_entry(
+    console: Runtime,
+) -> None:
+    cid, asha = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        home = await client.get("/ops/")
+        detail = await client.get(f"/ops/campaigns/{cid}")
+        queue = await client.get("/ops/retries", params={"phone": "9811"})
+        requeued = await client.post(
+            f"/ops/contacts/{asha}/retry-now", data={"csrf": _csrf(queue.text)}
+        )
+        log = await client.get("/ops/audit")
+        paused = await client.post(f"/ops/campaigns/{cid}/pause", data={"csrf": _csrf(queue.text)})
+
+    assert home.status_code == 200 and "0/2" in home.text and 'http-equiv="refresh"' in home.text
+    assert detail.text.count("<svg") == 2 and "<rect" in detail.text
+    assert "+919811111111" in queue.text and "busy: 1" in queue.text
+    assert requeued.status_code == 303 and paused.status_code == 303
+    assert "retry-now" in log.text and "web" in log.text
+    async with console.sessions() as session:
+        actions = [(e.action, e.actor, e.target_id) for e in await audit.entries(session)]
+    assert actions == [("pause", "web", cid), ("retry-now", "web", str(asha))]
+
+
+async def test_a_refused_action_says_why(console: Runtime) -> None:
+    async with console.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        ringing = await seed.contact(session, cid, "+919822222222", state="calling")
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    async with _client(console) as client:
+        response = await client.post(f"/ops/contacts/{ringing.id}/skip", headers=bearer)
+    assert response.status_code == 409 and "calling" in response.text
