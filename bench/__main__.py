@@ -12,10 +12,22 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import campaign_run
+from bench import (
+    campaign_run,
+    engine_overhead,
+    ingest,
+    limit_fidelity,
+    scheduler_tick,
+    webhooks,
+)
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "campaign_run": campaign_run.run,
+    "ingest": ingest.run,
+    "limit_fidelity": limit_fidelity.run,
+    "engine_overhead": engine_overhead.run,
+    "scheduler_tick": scheduler_tick.run,
+    "webhooks": webhooks.run,
 }
 
 

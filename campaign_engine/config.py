@@ -2,10 +2,11 @@
 
 Where the file comes from: ``--config PATH``, else env ``CAMPAIGN_ENGINE_CONFIG``, else
 ``./campaign-engine.toml`` when present, else the built-in defaults. The environment wins
-over the file: ``VOCOBASE_API_KEY`` and ``VOCOBASE_WEBHOOK_SECRET`` set the two secrets, and
-any key can be set as ``CAMPAIGN_ENGINE_<SECTION>__<KEY>`` (e.g.
-``CAMPAIGN_ENGINE_DATABASE__URL``). Secrets are ``SecretStr`` so they never show in logs or
-``repr()``. A bad file is refused with an error that names the file, the key and the problem.
+over the file: ``VOCOBASE_API_KEY``, ``VOCOBASE_WEBHOOK_SECRET`` and
+``CAMPAIGN_ENGINE_OPS_TOKEN`` set the secrets, and any key can be set as
+``CAMPAIGN_ENGINE_<SECTION>__<KEY>`` (e.g. ``CAMPAIGN_ENGINE_DATABASE__URL``). Secrets are
+``SecretStr`` so they never show in logs or ``repr()``. A bad file is refused with an error
+that names the file, the key and the problem.
 """
 
 from __future__ import annotations
@@ -15,12 +16,22 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "CAMPAIGN_ENGINE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("campaign-engine.toml")
 SECRET_ENV = {"api_key": "VOCOBASE_API_KEY", "webhook_secret": "VOCOBASE_WEBHOOK_SECRET"}
+# The console's token has a documented single-underscore name of its own.
+OPS_TOKEN_ENV = "CAMPAIGN_ENGINE_OPS_TOKEN"
 PROVIDERS = ("mcube", "twilio", "exotel", "plivo", "vobiz", "sip", "voicelink")
 
 
@@ -71,6 +82,8 @@ class VocobaseLimits(_Section):
     calls_per_minute: int = Field(default=10, gt=0)
     general_per_minute: int = Field(default=60, gt=0)
     concurrency: int | Literal["auto"] = "auto"
+    # The window Vocobase counts requests over (documented: one minute).
+    window_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("concurrency")
     @classmethod
@@ -103,6 +116,10 @@ class LimitSettings(_Section):
     providers: dict[str, ProviderLimits] = Field(default_factory=_default_providers)
     # Back off this long after a 429 when Vocobase sends no Retry-After.
     cooldown_seconds: float = Field(default=5.0, ge=0)
+    # Requests reach Vocobase a little later than the limiter grants them, and not all by
+    # the same delay; each rate window is widened by this much so that such jitter can
+    # never squeeze one request too many into Vocobase's window.
+    rate_jitter_seconds: float = Field(default=0.25, ge=0)
     # A concurrency slot whose call never reports an end expires after the agent's maximum
     # call duration plus this margin, so a lost webhook can never leak a slot for good.
     slot_margin_seconds: float = Field(default=120.0, ge=0)
@@ -132,12 +149,71 @@ class SchedulerSettings(_Section):
     batch_size: int = Field(default=500, gt=0)
     # A contact queued this long without being claimed is enqueued again (Redis lost it).
     requeue_after_seconds: float = Field(default=60.0, gt=0)
-    # Poll for an attempt's outcome this long after its call should have ended.
+    # Look up a started call whose webhook has not come this long after its claim (and
+    # again this often): GET /calls/{id} for one or two, else GET /calls pages of 100.
     reconcile_after_seconds: float = Field(default=120.0, ge=0)
     # An ambiguous start not found in GET /calls after this long frees the contact.
     unknown_grace_seconds: float = Field(default=300.0, ge=0)
     # Share of the /calls/* request budget the reconciler may use, so it never starves dialing.
     reconcile_budget_share: float = Field(default=0.2, gt=0, le=1)
+    # An attempt still without an outcome this long after its deadline (the agent's maximum
+    # call duration plus the slot margin) is closed as "expired", whatever its state: no
+    # attempt stays open forever. Until then the reconciler keeps asking GET /calls.
+    expire_after_seconds: float = Field(default=600.0, ge=0)
+
+
+class NotificationSettings(_Section):
+    """Results pushed to the operator's own URL, signed like Vocobase signs its webhooks."""
+
+    # Empty: no notifications are recorded or sent.
+    url: str = ""
+    # HMAC key for X-Webhook-Signature; better in CAMPAIGN_ENGINE_NOTIFICATIONS__SECRET.
+    secret: SecretStr = SecretStr("")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Tries per notification before it goes to the dead-letter list.
+    max_tries: int = Field(default=8, gt=0)
+    # The wait after the first failed try; doubled after each further one, up to the cap.
+    backoff_seconds: float = Field(default=10.0, ge=0)
+    max_backoff_seconds: float = Field(default=3600.0, ge=0)
+    # Notifications one delivery round claims (and sends concurrently) at most.
+    batch_size: int = Field(default=50, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (or empty to turn off)")
+        return value
+
+    @model_validator(mode="after")
+    def _signed_when_on(self) -> NotificationSettings:
+        if self.url and not self.secret.get_secret_value():
+            raise ValueError(
+                "notifications.url is set but notifications.secret is empty: every "
+                "notification is signed (set CAMPAIGN_ENGINE_NOTIFICATIONS__SECRET)"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+class ComplianceSettings(_Section):
+    # Calls to one number per day (its local day), all campaigns together; a number that
+    # reached it waits for the next day's window. Attempts that never rang do not count.
+    max_attempts_per_number_per_day: int = Field(default=3, gt=0)
+
+
+class OpsSettings(_Section):
+    """The operator's console: off until a token is set (better in CAMPAIGN_ENGINE_OPS_TOKEN)."""
+
+    token: SecretStr = SecretStr("")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token.get_secret_value())
 
 
 class Settings(BaseSettings):
@@ -154,6 +230,9 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     dialer: DialerSettings = Field(default_factory=DialerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -195,6 +274,9 @@ def _apply_secret_env(data: dict[str, Any]) -> None:
         value = os.environ.get(env_name)
         if value:
             data.setdefault("vocobase", {})[key] = value
+    ops_token = os.environ.get(OPS_TOKEN_ENV)
+    if ops_token:
+        data.setdefault("ops", {})["token"] = ops_token
 
 
 def _describe(exc: ValidationError, source: str) -> str:

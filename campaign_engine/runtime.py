@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaign_engine.config import ConfigError, Settings
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.dialer.adaptive import LimitStateCache
 from campaign_engine.dialer.limiter import Limiter
 from campaign_engine.keys import RedisKeys
 from campaign_engine.vocobase.client import VocobaseClient
@@ -37,6 +38,7 @@ class Runtime:
     vocobase: VocobaseClient
     # Set on SIGTERM: jobs still waiting for a slot hand their contact back at once.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    limit_state: LimitStateCache = field(default_factory=LimitStateCache)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:

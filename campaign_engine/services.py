@@ -20,6 +20,8 @@ from redis.exceptions import RedisError
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.worker import build_worker, request_stop
 from campaign_engine.embedded_server import EmbeddedServer
+from campaign_engine.notifications import emit
+from campaign_engine.notifications.delivery import Notifier
 from campaign_engine.runtime import Runtime
 from campaign_engine.server import create_app
 
@@ -47,6 +49,16 @@ class Services:
         self.port = settings.port if port is None else port
         self.worker: Worker | None = build_worker(runtime) if worker else None
         self.scheduler = Scheduler(runtime) if scheduler else None
+        # Every part that records outcomes writes their notifications; the scheduler's
+        # process also delivers them.
+        notifications = runtime.settings.notifications
+        if notifications.enabled:
+            emit.enable(runtime.sessions)
+        self.notifier = (
+            Notifier(runtime.sessions, notifications)
+            if scheduler and notifications.enabled
+            else None
+        )
         self.server: uvicorn.Server | None = None
         if server:
             config = uvicorn.Config(
@@ -78,6 +90,15 @@ class Services:
             self._tasks.append(asyncio.create_task(self._run_worker(self.worker), name="worker"))
         if self.scheduler is not None:
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        if self.notifier is not None:
+            self._tasks.append(asyncio.create_task(self._run_notifier(), name="notifier"))
+
+    async def _run_notifier(self) -> None:
+        assert self.notifier is not None
+        try:
+            await self.notifier.run(self.runtime.settings.scheduler.tick_seconds)
+        finally:
+            await self.notifier.aclose()
 
     async def _run_worker(self, worker: Worker) -> None:
         """Run the arq worker; when Redis goes away, wait and start a fresh one.
@@ -103,6 +124,8 @@ class Services:
         self.runtime.stopping.set()
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         if self.worker is not None:
             request_stop(self.runtime, self.worker)
         if self.server is not None:

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from campaign_engine.cli import campaign, contacts, database, processes
+from campaign_engine.cli import (
+    blackout,
+    campaign,
+    contacts,
+    database,
+    notifications,
+    ops,
+    processes,
+    results,
+    suppress,
+)
 from campaign_engine.cli.demo import demo
 from campaign_engine.simulator.cli import simulator
 
@@ -33,8 +43,13 @@ def main_options(
 
 
 app.add_typer(campaign.app, name="campaign", help="Create, start and watch campaigns.")
+app.add_typer(blackout.app, name="blackout", help="Blackout dates: days nobody is called.")
 app.add_typer(contacts.app, name="contacts", help="Import contact lists.")
+app.add_typer(suppress.app, name="suppress", help="The do-not-call list: numbers and prefixes.")
 app.add_typer(database.app, name="db", help="Database schema (alembic migrations).")
+app.add_typer(results.app, name="results", help="Export campaign results (CSV, JSON Lines).")
+app.add_typer(notifications.app, name="notifications", help="The outbox of result notifications.")
+app.add_typer(ops.app, name="ops", help="The operator's console: queues, limits, actions.")
 processes.register(app)
 app.command("demo")(demo)
 app.command("simulator", help="Run the Vocobase API simulator.")(simulator)

@@ -19,6 +19,7 @@ from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.ops.logs import handler
 from campaign_engine.vocobase.errors import VocobaseError
 
 T = TypeVar("T")
@@ -85,10 +86,9 @@ async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 
 def setup_logging(level: str = "INFO") -> None:
+    """Text on a terminal, JSON lines otherwise (a log collector); numbers always masked."""
     logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=level, handlers=[handler(sys.stderr, as_json=not sys.stderr.isatty())]
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("arq").setLevel(logging.WARNING)

@@ -39,7 +39,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it would cost a round trip per transaction on the hot path. A connection
+    # that died meanwhile fails its statement once, and the pool replaces it.
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

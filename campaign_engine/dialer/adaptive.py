@@ -9,6 +9,7 @@ the configured limits come back by themselves.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -23,6 +24,10 @@ from campaign_engine.dialer.limit_plan import (
 from campaign_engine.keys import RedisKeys
 
 STEP_LOCK_MS = 1000
+# How long a process reuses the limit state it read: a limit decision then costs one Redis
+# round trip (the limiter script) in the common case. A change made elsewhere reaches this
+# process within this time; meanwhile the fleet-wide cooldown after a 429 holds it back.
+STATE_TTL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,23 @@ async def after_rate_limited(
         return
     factor = lowered_rate_factor(state.rate_factor)
     await redis.set(keys.lowered_rate, repr(factor), ex=ADAPTIVE_MEMORY_SECONDS)
+
+
+class LimitStateCache:
+    """This process's copy of the shared limit state, read again when it is a second old."""
+
+    def __init__(self, ttl_seconds: float = STATE_TTL_SECONDS) -> None:
+        self._ttl = ttl_seconds
+        self._state = LimitState()
+        self._read_at = float("-inf")
+
+    async def get(self, redis: Redis, keys: RedisKeys) -> LimitState:
+        now = time.monotonic()
+        if now - self._read_at >= self._ttl:
+            self._state = await read_limit_state(redis, keys)
+            self._read_at = now
+        return self._state
+
+    def forget(self) -> None:
+        """Read again on next use (this process just changed the state)."""
+        self._read_at = float("-inf")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.states import (
@@ -125,43 +125,54 @@ async def claim(session: AsyncSession, target: DialTarget, *, margin_seconds: fl
     or the campaign stopped running meanwhile (the contact is then handed back).
 
     Must be committed before the start request is sent: after a crash, the row is what
-    tells the reconciler that a call may have been placed.
+    tells the reconciler that a call may have been placed. Two statements in the common
+    case: the guarded UPDATE (contact still queued, same count, campaign running) and the
+    INSERT of the attempt.
     """
-    campaign_state = await session.scalar(
-        select(Campaign.state).where(Campaign.id == target.campaign_id)
+    running = (
+        select(Campaign.id)
+        .where(Campaign.id == target.campaign_id, Campaign.state == CampaignState.RUNNING.value)
+        .exists()
     )
-    if campaign_state != CampaignState.RUNNING.value:
-        await hand_back(session, target, delay_seconds=0, reason=f"campaign {campaign_state}")
-        return None
     result = await session.execute(
         update(Contact)
         .where(
             Contact.id == target.contact_id,
             Contact.state == ContactState.QUEUED.value,
             Contact.attempts_count == target.attempts_count,
+            running,
         )
         .values(
             state=ContactState.DIALING.value,
             attempts_count=Contact.attempts_count + 1,
             queued_at=None,
         )
+        .execution_options(synchronize_session=False)
     )
     if not getattr(result, "rowcount", 0):
+        campaign_state = await session.scalar(
+            select(Campaign.state).where(Campaign.id == target.campaign_id)
+        )
+        if campaign_state != CampaignState.RUNNING.value:
+            await hand_back(session, target, delay_seconds=0, reason=f"campaign {campaign_state}")
         return None
     now = utcnow()
-    attempt = CallAttempt(
-        contact_id=target.contact_id,
-        campaign_id=target.campaign_id,
-        attempt_number=target.next_attempt_number,
-        state=AttemptState.DIALING.value,
-        provider=target.provider,
-        to_number=target.phone,
-        claimed_at=now,
-        deadline_at=now + timedelta(seconds=target.max_call_seconds + margin_seconds),
+    attempt_id = await session.scalar(
+        insert(CallAttempt)
+        .values(
+            contact_id=target.contact_id,
+            campaign_id=target.campaign_id,
+            attempt_number=target.next_attempt_number,
+            state=AttemptState.DIALING.value,
+            provider=target.provider,
+            to_number=target.phone,
+            claimed_at=now,
+            deadline_at=now + timedelta(seconds=target.max_call_seconds + margin_seconds),
+            updated_at=now,
+        )
+        .returning(CallAttempt.id)
     )
-    session.add(attempt)
-    await session.flush()
-    return attempt.id
+    return attempt_id
 
 
 async def mark_started(
@@ -173,29 +184,35 @@ async def mark_started(
     it recorded stands.
     """
     now = utcnow()
-    moved = await session.execute(
+    contact_id = await session.scalar(
         update(CallAttempt)
         .where(
             CallAttempt.id == attempt_id,
             CallAttempt.state.in_([AttemptState.DIALING.value, AttemptState.UNKNOWN.value]),
         )
         .values(
-            state=AttemptState.STARTED.value, call_id=call_id, session_id=session_id, started_at=now
+            state=AttemptState.STARTED.value,
+            call_id=call_id,
+            session_id=session_id,
+            started_at=now,
+            updated_at=now,
         )
+        .returning(CallAttempt.contact_id)
+        .execution_options(synchronize_session=False)
     )
-    if getattr(moved, "rowcount", 0):
-        attempt = await session.get(CallAttempt, attempt_id)
-        assert attempt is not None
+    if contact_id is not None:
         await session.execute(
             update(Contact)
-            .where(Contact.id == attempt.contact_id, Contact.state == ContactState.DIALING.value)
-            .values(state=ContactState.CALLING.value)
+            .where(Contact.id == contact_id, Contact.state == ContactState.DIALING.value)
+            .values(state=ContactState.CALLING.value, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
         return
     await session.execute(
         update(CallAttempt)
         .where(CallAttempt.id == attempt_id, CallAttempt.call_id.is_(None))
         .values(call_id=call_id, session_id=session_id, started_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -26,7 +26,7 @@ from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.campaigns.states import CampaignState, ContactState
 from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer.adaptive import after_rate_limited, read_limit_state
+from campaign_engine.dialer.adaptive import after_rate_limited
 from campaign_engine.dialer.gate import check_before_dial
 from campaign_engine.dialer.limit_plan import slot_names_for, start_plan
 from campaign_engine.dialer.limiter import Grant
@@ -39,7 +39,7 @@ from campaign_engine.vocobase.errors import (
     is_campaign_fatal,
 )
 from campaign_engine.vocobase.models import StartCallRequest
-from campaign_engine.webhooks.processing import apply_waiting_events
+from campaign_engine.webhooks.processing import process_event, waiting_events
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,22 @@ def call_variables(
 async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
     """arq job entry point; returns a short word saying what happened (for logs/tests)."""
     runtime: Runtime = ctx["runtime"]
-    async with runtime.sessions() as session:
-        target = await attempts.load_target(session, contact_id)
-    if target is None:
-        return "missing"
-    if target.contact_state != ContactState.QUEUED.value:
-        return "not-queued"
-    if target.campaign_state != CampaignState.RUNNING.value:
-        await _hand_back(runtime, target, 0, f"campaign {target.campaign_state}")
-        return "campaign-not-running"
+    # One transaction reads the contact and asks the gate (and closes or hands it back).
     async with runtime.sessions() as session, session.begin():
-        verdict = await check_before_dial(session, target, utcnow())
+        target = await attempts.load_target(session, contact_id)
+        if target is None:
+            return "missing"
+        if target.contact_state != ContactState.QUEUED.value:
+            return "not-queued"
+        if target.campaign_state != CampaignState.RUNNING.value:
+            await attempts.hand_back(session, target, reason=f"campaign {target.campaign_state}")
+            return "campaign-not-running"
+        verdict = await check_before_dial(
+            session,
+            target,
+            utcnow(),
+            daily_cap=runtime.settings.compliance.max_attempts_per_number_per_day,
+        )
         if verdict.never:
             await attempts.close_unattempted(
                 session, target, ContactState.SUPPRESSED, verdict.reason
@@ -110,7 +115,7 @@ async def _take_limits(runtime: Runtime, target: attempts.DialTarget) -> Grant:
     sending frees its slot soon.
     """
     limits = runtime.settings.limits
-    state = await read_limit_state(runtime.redis, runtime.keys)
+    state = await runtime.limit_state.get(runtime.redis, runtime.keys)
     plan = start_plan(
         limits,
         provider=target.provider,
@@ -172,7 +177,11 @@ async def _start(
         await attempts.mark_started(
             session, attempt_id, call_id=started.call_id, session_id=started.session_id
         )
-    await apply_waiting_events(runtime, call_id=started.call_id, session_id=started.session_id)
+        early = await waiting_events(
+            session, call_id=started.call_id, session_id=started.session_id
+        )
+    for event_id in early:  # webhooks that beat this response: apply them now
+        await process_event(runtime, event_id)
     return "started"
 
 
@@ -195,6 +204,7 @@ async def _failed_start(
         cooldown = exc.retry_after or limits.cooldown_seconds
         await runtime.limiter.cool_down(cooldown)
         await after_rate_limited(runtime.redis, runtime.keys, limits, exc.kind)
+        runtime.limit_state.forget()
         log.warning("429 (%s) from Vocobase: fleet cools down %.1fs", exc.kind, cooldown)
         await _give_back(runtime, attempt_id, slot_names, target, error, cooldown)
         return "rate-limited"

@@ -3,8 +3,8 @@
 Every start request passes, at once: the API key's ``/calls/*`` request rate, the partner's
 concurrent calls, the provider's calls per second and concurrent calls, and the campaign's
 pacing and concurrency. Rates become GCRA emission intervals with a burst of one (evenly
-spaced, so no window alignment can ever let two minutes' worth through); the spacing is
-widened by a small safety margin against clock skew between us and Vocobase.
+spaced, so no window alignment can ever let two windows' worth through). Vocobase's own
+window is widened by the arrival-jitter allowance; the others by a small safety margin.
 """
 
 from __future__ import annotations
@@ -43,6 +43,19 @@ class LimitPlan:
 def interval_ms(per_second: float) -> int:
     """Milliseconds between two events at ``per_second``, widened by the safety margin."""
     return max(1, math.ceil(1000.0 / per_second * (1 + SAFETY_MARGIN)))
+
+
+def window_interval_ms(limits: LimitSettings, share: float = 1.0, factor: float = 1.0) -> int:
+    """Spacing of ``/calls/*`` requests so that no window of Vocobase's ever holds more than
+    its limit, even when requests arrive up to ``rate_jitter_seconds`` unevenly.
+
+    ``share`` is the part of the budget a kind of request may use (reconciliation);
+    ``factor`` the part of the limit in force after rate 429s.
+    """
+    vocobase = limits.vocobase
+    per_window = vocobase.calls_per_minute * vocobase.window_seconds / 60 * share * factor
+    widened_ms = (vocobase.window_seconds + limits.rate_jitter_seconds) * 1000
+    return max(1, math.ceil(widened_ms / per_window))
 
 
 VOCOBASE_CALLS = "vocobase:calls"
@@ -103,8 +116,7 @@ def start_plan(
     rate_factor: float = 1.0,
 ) -> LimitPlan:
     """Everything one ``POST /calls/start`` must pass."""
-    calls_per_second = limits.vocobase.calls_per_minute / 60 * rate_factor
-    rates = [RateLimit(VOCOBASE_CALLS, interval_ms(calls_per_second))]
+    rates = [RateLimit(VOCOBASE_CALLS, window_interval_ms(limits, factor=rate_factor))]
     slots = [SlotLimit(VOCOBASE_ACTIVE, vocobase_concurrency)]
     provider_limits = limits.providers.get(provider.lower())
     if provider_limits is not None:
@@ -124,11 +136,10 @@ def start_plan(
 
 def poll_plan(limits: LimitSettings, share: float, rate_factor: float = 1.0) -> LimitPlan:
     """One reconciliation request: a ``/calls/*`` token, within the reconciler's share."""
-    per_second = limits.vocobase.calls_per_minute / 60 * rate_factor
     return LimitPlan(
         (
-            RateLimit(VOCOBASE_CALLS, interval_ms(per_second)),
-            RateLimit(RECONCILE, interval_ms(per_second * share)),
+            RateLimit(VOCOBASE_CALLS, window_interval_ms(limits, factor=rate_factor)),
+            RateLimit(RECONCILE, window_interval_ms(limits, share, rate_factor)),
         ),
         (),
     )

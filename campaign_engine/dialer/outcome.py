@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.outcomes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import Decision, RetryPolicy, decide
+from campaign_engine.campaigns.retry_timing import place_retry
 from campaign_engine.campaigns.states import (
     ATTEMPT_OPEN,
     AttemptState,
@@ -24,6 +25,7 @@ from campaign_engine.campaigns.states import (
 )
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.limit_plan import slot_names_for
+from campaign_engine.notifications.emit import emit_outcome
 
 _rng = random.Random()
 
@@ -120,6 +122,7 @@ async def _conclude(
     await session.refresh(attempt)
     outcome = Outcome(values["outcome"])
     decision = await _decide_next(session, attempt, outcome)
+    await emit_outcome(session, attempt, decision)
     return Recorded(
         True,
         attempt_id,
@@ -147,14 +150,16 @@ async def _decide_next(session: AsyncSession, attempt: CallAttempt, outcome: Out
         )
     ).all()
     outcomes = [Outcome(value) for value in history if value is not None]
-    decision = decide(policy, outcomes, _rng)
+    decision, retry_at = await place_retry(
+        session, attempt.campaign_id, attempt.contact_id, decide(policy, outcomes, _rng)
+    )
     contact_values: dict[str, Any] = {"last_outcome": outcome.value}
     if decision.final_state is not None:
         contact_values.update(state=decision.final_state.value, next_attempt_at=None)
     else:
         contact_values.update(
             state=ContactState.RETRYING.value,
-            next_attempt_at=utcnow() + timedelta(seconds=decision.delay_seconds or 0),
+            next_attempt_at=retry_at,
         )
     contact_values["last_error"] = attempt.error if outcome is not Outcome.COMPLETED else None
     await session.execute(

@@ -25,6 +25,7 @@ from campaign_engine.campaigns.states import (
     CampaignState,
     ContactState,
 )
+from campaign_engine.campaigns.tick import run_campaign_steps
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
@@ -73,6 +74,9 @@ class Scheduler:
         stats = TickStats()
         stats.rebuilt_leases = await self.rebuild_if_redis_was_lost()
         await self.learn_concurrency()
+        await run_campaign_steps(
+            self.runtime.sessions, self.runtime.redis, self.runtime.keys, utcnow()
+        )
         stats.enqueued = await self.enqueue_due()
         stats.requeued = await self.requeue_stale()
         stats.swept = await sweep(self.runtime, older_than_seconds=WEBHOOK_SWEEP_AFTER_SECONDS)
@@ -171,7 +175,12 @@ class Scheduler:
             rows = (
                 await session.execute(
                     select(Contact.id, Contact.attempts_count)
-                    .where(Contact.state == ContactState.QUEUED.value, Contact.queued_at <= cutoff)
+                    .where(
+                        # Per campaign, so ix_contacts_due is used: no scan of all contacts.
+                        Contact.campaign_id.in_(select(Campaign.id)),
+                        Contact.state == ContactState.QUEUED.value,
+                        Contact.queued_at <= cutoff,
+                    )
                     .limit(settings.batch_size)
                 )
             ).all()

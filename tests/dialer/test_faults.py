@@ -9,6 +9,7 @@ exceeded at any moment (peak concurrency, requests per window).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from campaign_engine.campaigns.outcomes import classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
 from campaign_engine.campaigns.states import CONTACT_FINAL, AttemptState
 from campaign_engine.db.models import CallAttempt, Contact
+from campaign_engine.spawn import worker_processes
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
-from tests.processes import worker_processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -89,7 +90,7 @@ async def test_several_worker_processes_share_every_limit_and_dial_each_contact_
         limits=ENGINE_LIMITS,
         scheduler=QUICK_RECOVERY,
     ) as engine:
-        with worker_processes(engine.runtime.settings, 3, tmp_path):
+        async with worker_processes(engine.runtime.settings, 3, tmp_path):
             campaign_id = await engine.add_campaign(numbers(40), policy=policy)
             await engine.run_to_completion(campaign_id, limit_seconds=120)
         await assert_ledger_agrees(engine, policy, per_window=PER_WINDOW)
@@ -110,7 +111,7 @@ async def test_worker_killed_during_start_requests_never_causes_a_blind_redial(
         limits={"vocobase": {"calls_per_minute": 6000, "concurrency": "auto"}},
         scheduler=QUICK_RECOVERY,
     ) as engine:
-        with worker_processes(engine.runtime.settings, 2, tmp_path) as workers:
+        async with worker_processes(engine.runtime.settings, 2, tmp_path) as workers:
             campaign_id = await engine.add_campaign(numbers(12, base=100), policy=policy)
 
             async def requests_in_flight() -> bool:
@@ -124,7 +125,7 @@ async def test_worker_killed_during_start_requests_never_causes_a_blind_redial(
 
             await wait_until(requests_in_flight, 30, "a start request in flight")
             workers[0].send_signal(signal.SIGKILL)
-            workers[0].wait()
+            await asyncio.to_thread(workers[0].wait)
             engine.simulator.config.p_slow = 0.0
             await engine.run_to_completion(campaign_id, limit_seconds=120)
         await assert_ledger_agrees(engine, policy)
@@ -143,7 +144,7 @@ async def test_redis_losing_everything_mid_campaign_loses_nobody_and_dials_nobod
         limits={"vocobase": {"calls_per_minute": 6000, "concurrency": "auto"}},
         scheduler=QUICK_RECOVERY,
     ) as engine:
-        with worker_processes(engine.runtime.settings, 2, tmp_path):
+        async with worker_processes(engine.runtime.settings, 2, tmp_path):
             campaign_id = await engine.add_campaign(numbers(30, base=200), policy=policy)
 
             async def some_done() -> bool:
@@ -180,7 +181,7 @@ async def test_vocobase_answering_5xx_429_and_too_slowly_still_ends_every_contac
         limits=limits,
         scheduler=QUICK_RECOVERY,
     ) as engine:
-        with worker_processes(engine.runtime.settings, 2, tmp_path):
+        async with worker_processes(engine.runtime.settings, 2, tmp_path):
             campaign_id = await engine.add_campaign(numbers(25, base=300), policy=policy)
 
             async def some_done() -> bool:
@@ -202,3 +203,47 @@ async def test_vocobase_answering_5xx_429_and_too_slowly_still_ends_every_contac
             )
         assert states.get("not_sent", 0) > 0  # the 429s: given back, never counted
         await assert_ledger_agrees(engine, policy)
+
+
+async def test_sigterm_lets_start_requests_in_flight_finish_and_hands_waiting_contacts_back(
+    postgres_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    # Slow answers keep requests in flight; one slot keeps most contacts waiting for it.
+    simulator = sim_config(concurrency=1, p_slow=1.0, slow_seconds=1.5, time_scale=1.0)
+    async with running_engine(
+        postgres_url,
+        redis_prefix,
+        simulator=simulator,
+        with_worker=False,
+        with_scheduler=True,
+        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": "auto"}},
+        scheduler=QUICK_RECOVERY,
+    ) as engine:
+        async with worker_processes(engine.runtime.settings, 1, tmp_path) as (worker,):
+            campaign_id = await engine.add_campaign(numbers(6, base=400))
+
+            async def in_flight() -> bool:
+                async with engine.runtime.sessions() as session:
+                    return bool(
+                        await session.scalar(
+                            select(func.count())
+                            .select_from(CallAttempt)
+                            .where(CallAttempt.state == AttemptState.DIALING.value)
+                        )
+                    )
+
+            await wait_until(in_flight, 30, "a start request in flight")
+            engine.services.scheduler.stop()  # nothing new is queued while we look
+            worker.send_signal(signal.SIGTERM)
+            # Wait in a thread: the simulator answering the worker runs on this event loop.
+            assert await asyncio.to_thread(worker.wait, 30) == 0
+        async with engine.runtime.sessions() as session:
+            attempts = (await session.scalars(select(CallAttempt))).all()
+            contacts = (
+                await session.scalars(select(Contact).where(Contact.campaign_id == campaign_id))
+            ).all()
+    # The request in flight finished and was recorded: none left dialing or unknown.
+    assert attempts and all(a.state in ("started", "ended") for a in attempts)
+    # Contacts whose job was still waiting for the slot were handed back, not left queued.
+    assert all(c.state != "queued" for c in contacts)
+    assert any(c.state == "pending" for c in contacts)

@@ -19,6 +19,7 @@ from campaign_engine.dialer.limit_plan import (
     provider_key,
     slot_names_for,
     start_plan,
+    window_interval_ms,
 )
 
 CAMPAIGN = "c-1"
@@ -53,7 +54,8 @@ def test_start_plan_for_provider_without_max_concurrent_has_its_rate_but_no_slot
         vocobase_concurrency=5,
     )
     assert plan.rates == (
-        RateLimit(VOCOBASE_CALLS, interval_ms(10 / 60)),
+        # 10 per 60 s window, widened by the default 0.25 s jitter allowance.
+        RateLimit(VOCOBASE_CALLS, 6025),
         RateLimit(provider_key("twilio"), interval_ms(1.0)),
     )
     assert plan.slots == (SlotLimit(VOCOBASE_ACTIVE, 5),)
@@ -99,11 +101,21 @@ def test_every_slot_a_start_can_take_is_among_the_slot_names_released_for_it() -
     assert set(plan.slot_names) <= set(slot_names_for("sip", CAMPAIGN))
 
 
+def test_vocobase_window_is_widened_by_the_jitter_allowance_so_no_window_can_overfill() -> None:
+    settings = limits(vocobase={"calls_per_minute": 40, "window_seconds": 15})
+    interval = window_interval_ms(settings.model_copy(update={"rate_jitter_seconds": 0.5}))
+    # 10 requests per 15 s: the 11th request lands at least 15.5 s after the first, so
+    # even arriving 0.5 s early it is outside that window.
+    assert interval * 10 >= 15_500
+    # Half the limit in force after rate 429s: twice the spacing (give or take rounding).
+    assert window_interval_ms(settings, factor=0.5) >= 2 * window_interval_ms(settings) - 1
+
+
 def test_poll_plan_takes_a_calls_token_within_the_reconcilers_share_and_no_slot() -> None:
     plan = poll_plan(limits(vocobase={"calls_per_minute": 60}), share=0.25)
     assert plan.rates == (
-        RateLimit(VOCOBASE_CALLS, interval_ms(1.0)),
-        RateLimit(RECONCILE, interval_ms(0.25)),
+        RateLimit(VOCOBASE_CALLS, 1005),
+        RateLimit(RECONCILE, 4017),
     )
     assert plan.slots == ()
 
