@@ -41,6 +41,15 @@ QUICK_RECOVERY = {
 }
 
 
+async def wait_for_final(engine: Harness, campaign_id: str, count: int) -> None:
+    """Until at least ``count`` contacts of the campaign are final (the fault comes after)."""
+
+    async def enough() -> bool:
+        return (await engine.status(campaign_id))["contacts"]["final"] >= count
+
+    await wait_until(enough, 60, f"{count} contacts to finish")
+
+
 def numbers(count: int, base: int = 0) -> list[str]:
     return [f"+9197{base + index:08d}" for index in range(count)]
 
@@ -147,10 +156,7 @@ async def test_redis_losing_everything_mid_campaign_loses_nobody_and_dials_nobod
         async with worker_processes(engine.runtime.settings, 2, tmp_path):
             campaign_id = await engine.add_campaign(numbers(30, base=200), policy=policy)
 
-            async def some_done() -> bool:
-                return (await engine.status(campaign_id))["contacts"]["final"] >= 5
-
-            await wait_until(some_done, 60, "some contacts to finish")
+            await wait_for_final(engine, campaign_id, 5)
             redis = engine.runtime.redis
             for pattern in (f"{redis_prefix}:*", f"arq:*{redis_prefix}*"):
                 keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
@@ -184,10 +190,7 @@ async def test_vocobase_answering_5xx_429_and_too_slowly_still_ends_every_contac
         async with worker_processes(engine.runtime.settings, 2, tmp_path):
             campaign_id = await engine.add_campaign(numbers(25, base=300), policy=policy)
 
-            async def some_done() -> bool:
-                return (await engine.status(campaign_id))["contacts"]["final"] >= 3
-
-            await wait_until(some_done, 60, "some contacts to finish")
+            await wait_for_final(engine, campaign_id, 3)
             # Vocobase lowers the partner's concurrency under the engine's feet: 429s come.
             engine.simulator.config.concurrency = 1
             await engine.run_to_completion(campaign_id, limit_seconds=150)
