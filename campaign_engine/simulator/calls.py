@@ -20,7 +20,7 @@ from typing import Any
 
 from campaign_engine.simulator.config import OUTCOMES, SimAgent, SimulatorConfig
 from campaign_engine.simulator.ledger import Ledger, LedgerCall, iso_utc, utc_now
-from campaign_engine.simulator.limits import count_active, is_active
+from campaign_engine.simulator.limits import is_active
 
 QUICK_OUTCOMES: frozenset[str] = frozenset({"busy", "failed"})
 """Outcomes that end while the call is still being set up, long before ring time is over."""
@@ -166,6 +166,9 @@ class CallBook:
         self._sleep = sleep
         self._calls: dict[str, SimCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Ids of calls not ended yet: the concurrency check runs on every start request, and
+        # counting over every call ever placed would make a long run quadratic.
+        self._active: set[str] = set()
 
     def place(
         self,
@@ -191,6 +194,8 @@ class CallBook:
         )
         call = SimCall(record, plan, agent, from_number, time_scale)
         self._calls[call.call_id] = call
+        if is_active(record.status):
+            self._active.add(call.call_id)
         self._ledger.record_call(record)
         self._ledger.note_active(self.active_count())
         if run:
@@ -233,6 +238,7 @@ class CallBook:
         answered = plan.outcome in ("completed", "voicemail")
         record.status, record.disposition, record.answered_by = status, disposition, answered_by
         record.ended_at = now
+        self._active.discard(call.call_id)
         call.started_at = call.started_at or now
         if answered:
             record.duration_seconds = max(1, round(plan.talk_seconds))
@@ -253,7 +259,7 @@ class CallBook:
         return [c for c in calls if status is None or c.status == status]
 
     def active_count(self) -> int:
-        return count_active(call.status for call in self._calls.values())
+        return len(self._active)
 
     @property
     def running(self) -> int:
@@ -274,6 +280,7 @@ class CallBook:
 
     def clear(self) -> None:
         self._calls.clear()
+        self._active.clear()
 
 
 def _transcript(call: SimCall, ended_at: datetime) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "ringing", "in_progress"})
@@ -59,10 +58,6 @@ class SlidingWindow:
 
 def is_active(status: str) -> bool:
     return status in ACTIVE_STATUSES
-
-
-def count_active(statuses: Iterable[str]) -> int:
-    return sum(1 for status in statuses if is_active(status))
 
 
 def concurrency_view(limit: int, active: int) -> dict[str, Any]:

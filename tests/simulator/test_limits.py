@@ -5,7 +5,7 @@ from __future__ import annotations
 from campaign_engine.simulator.limits import (
     SlidingWindow,
     concurrency_view,
-    count_active,
+    is_active,
     retry_after_header,
 )
 
@@ -55,7 +55,7 @@ def test_retry_after_header_rounds_up_to_whole_seconds() -> None:
 
 def test_only_pending_ringing_in_progress_count_as_active() -> None:
     statuses = ["pending", "ringing", "in_progress", "completed", "busy", "no_answer", "failed"]
-    assert count_active(statuses) == 3
+    assert [status for status in statuses if is_active(status)] == statuses[:3]
 
 
 def test_concurrency_view_reports_remaining_never_negative() -> None:
