@@ -137,6 +137,9 @@ class LimitSettings(_Section):
 
 class DialerSettings(_Section):
     max_jobs: int = Field(default=50, gt=0)
+    # Contacts one dial job carries (one campaign's): their reads, claims and records are a
+    # few statements for all of them, and their start requests go out together.
+    contacts_per_job: int = Field(default=50, gt=0, le=1000)
     # How long a job waits in-process for a free slot before handing the contact back.
     max_wait_seconds: float = Field(default=30.0, gt=0)
     # Variable carrying the engine's attempt id to the agent, when the agent declares it:

@@ -49,5 +49,6 @@ class RedisKeys:
         return f"{self.prefix}:stats:{name}"
 
     def dial_job_id(self, contact_id: int, attempt_number: int) -> str:
-        """One job id per contact and attempt: arq refuses a second copy while one exists."""
+        """A dial job's id, after its first contact's attempt: arq refuses a second copy
+        while one exists."""
         return f"{self.prefix}:dial:{contact_id}:{attempt_number}"

@@ -149,6 +149,28 @@ async def calls_to_number(
     )
 
 
+async def calls_to_numbers(
+    session: AsyncSession, days: dict[str, tuple[datetime, datetime]]
+) -> dict[str, int]:
+    """``calls_to_number`` for many numbers at once, each over its own local day."""
+    if not days:
+        return {}
+    since = min(begins for begins, _ in days.values())
+    rows = await session.execute(
+        select(CallAttempt.to_number, CallAttempt.claimed_at).where(
+            CallAttempt.to_number.in_(list(days)),
+            CallAttempt.claimed_at >= since,
+            CallAttempt.state.not_in(_NOT_CALLS),
+        )
+    )
+    used = dict.fromkeys(days, 0)
+    for phone, claimed_at in rows:
+        begins, ends = days[phone]
+        if begins <= claimed_at < ends:
+            used[phone] += 1
+    return used
+
+
 async def calendar_of(session: AsyncSession, contact_id: int) -> ContactCalendar | None:
     """The contact's calendar, read from its campaign, its number and the blackout table."""
     row = (
@@ -165,6 +187,32 @@ async def calendar_of(session: AsyncSession, contact_id: int) -> ContactCalendar
     return ContactCalendar(schedule, tuple(row.timezones or ()), blackouts)
 
 
+def window_hold(calendar: ContactCalendar, now: datetime) -> Hold | None:
+    """Why ``now`` is outside the contact's windows, days and dates, and until when."""
+    allowed_at = calendar.next_allowed(now)
+    if allowed_at == now:
+        return None
+    return Hold(calendar.why_not(now), allowed_at)
+
+
+def cap_bounds(calendar: ContactCalendar, now: datetime) -> tuple[datetime, datetime]:
+    """The local day (as UTC instants) the per-number cap counts calls in."""
+    return local_day_bounds(calendar.cap_zone(), now)
+
+
+def cap_hold(
+    calendar: ContactCalendar, phone: str, used: int, daily_cap: int, now: datetime
+) -> Hold | None:
+    """Held until the number's next local day when it has had ``daily_cap`` calls today."""
+    if used < daily_cap:
+        return None
+    _, tomorrow = cap_bounds(calendar, now)
+    return Hold(
+        f"daily cap reached: {used} calls to {phone} today, at most {daily_cap}",
+        calendar.next_allowed(tomorrow),
+    )
+
+
 async def hold_for(
     session: AsyncSession,
     contact_id: int,
@@ -177,17 +225,11 @@ async def hold_for(
     calendar = await calendar_of(session, contact_id)
     if calendar is None:
         return None
-    allowed_at = calendar.next_allowed(now)
-    if allowed_at != now:
-        return Hold(calendar.why_not(now), allowed_at)
-    day_starts, tomorrow = local_day_bounds(calendar.cap_zone(), now)
-    used = await calls_to_number(session, phone, day_starts, tomorrow)
-    if used >= daily_cap:
-        return Hold(
-            f"daily cap reached: {used} calls to {phone} today, at most {daily_cap}",
-            calendar.next_allowed(tomorrow),
-        )
-    return None
+    hold = window_hold(calendar, now)
+    if hold is not None:
+        return hold
+    used = await calls_to_number(session, phone, *cap_bounds(calendar, now))
+    return cap_hold(calendar, phone, used, daily_cap, now)
 
 
 async def retry_moment(

@@ -26,9 +26,11 @@ from campaign_engine.keys import RedisKeys
 async def unqueue(
     session: AsyncSession, keys: RedisKeys, campaign_id: str, reason: str
 ) -> list[str]:
-    """Return the campaign's queued contacts to waiting; the ids of their jobs.
+    """Return the campaign's queued contacts to waiting; the job id each may lead.
 
-    They keep their ``next_attempt_at`` (they were due), so resuming queues them again.
+    A dial job carries several contacts and is named after its first, so these ids name
+    every job carrying them. They keep their ``next_attempt_at`` (they were due), so
+    resuming queues them again.
     """
     result = await session.execute(
         update(Contact)
@@ -48,7 +50,8 @@ async def unqueue(
 
 
 async def queued_jobs(session: AsyncSession, keys: RedisKeys, campaign_id: str) -> list[str]:
-    """The job ids of the campaign's queued contacts (before they are canceled)."""
+    """The job id each of the campaign's queued contacts may lead (before they are
+    canceled)."""
     rows = await session.execute(
         select(Contact.id, Contact.attempts_count).where(
             Contact.campaign_id == campaign_id, Contact.state == ContactState.QUEUED.value

@@ -181,8 +181,8 @@ async def _withdraw(settings: Settings, job_ids: list[str]) -> None:
         await remove_jobs(redis, RedisKeys(settings.redis.prefix), job_ids)
     except (RedisError, OSError) as exc:
         errors.print(
-            f"warning: could not remove {len(job_ids)} queued jobs from Redis ({exc}); "
-            "they will find their contacts not queued and do nothing",
+            f"warning: could not remove the queued jobs of {len(job_ids)} contacts from Redis "
+            f"({exc}); they will find their contacts not queued and do nothing",
             highlight=False,
             soft_wrap=True,
         )

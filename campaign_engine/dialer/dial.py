@@ -1,122 +1,117 @@
-"""The dial job: one contact's next attempt, from a free slot to a stored call_id.
+"""The dial job: a batch of one campaign's contacts, from free slots to stored call_ids.
 
-Order matters and is the whole point of this module:
+One arq job carries many contacts, so the per-job cost of the queue and the per-statement
+cost of the database are paid once per batch, not once per call. Order matters and is the
+whole point of this module and of :mod:`wave`:
 
-1. read the contact and campaign; give it back if the campaign is not running, close it
-   if it is suppressed, give it back for later if it may not be called now (the gate);
-2. take every limit (one Redis round trip) — nothing is claimed while we wait;
-3. claim the attempt in a committed transaction (a second copy of the job finds nothing);
-4. send ``POST /calls/start`` and record what it did:
-   - accepted → store call_id/session_id, hold the slot until the call ends;
-   - certainly not sent (429, connect error) → give the attempt back, free the slot,
-     and on 429 make the whole fleet cool down;
-   - refused for the whole campaign (401/403/agent missing) → pause the campaign;
-   - refused for this number (400) → the contact fails with the reason;
-   - fate unknown (timeout, 5xx) → ``unknown``: the reconciler finds out, never a blind redial.
+1. read the contacts and their campaign (one query); give them back if the campaign is not
+   running; close the suppressed, and give back for later those that may not be called now
+   (the gate, one transaction for the batch);
+2. take every limit for as many of them as every limit has room for (one Redis round
+   trip) — nothing is claimed while a contact waits;
+3. claim, start and record that wave (:mod:`wave`) while the rest wait for room;
+4. repeat until every contact is started or handed back: no room within
+   ``dialer.max_wait_seconds``, or the worker is stopping (SIGTERM).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from campaign_engine.campaigns.lifecycle import pause_for_error
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.compliance import window_hold
 from campaign_engine.campaigns.states import CampaignState, ContactState
 from campaign_engine.db.models import utcnow
-from campaign_engine.dialer import attempts
-from campaign_engine.dialer.adaptive import after_rate_limited
-from campaign_engine.dialer.gate import check_before_dial
-from campaign_engine.dialer.limit_plan import slot_names_for, start_plan
-from campaign_engine.dialer.limiter import Grant
-from campaign_engine.dialer.outcome import CallReport, Recorded, record_outcome
+from campaign_engine.dialer import attempts, gate
+from campaign_engine.dialer.limit_plan import LimitPlan, slot_names_for, start_plan
+from campaign_engine.dialer.targets import DialTarget, load_targets
+from campaign_engine.dialer.wave import run_wave
 from campaign_engine.runtime import Runtime
-from campaign_engine.vocobase.errors import (
-    APIError,
-    RateLimited,
-    VocobaseError,
-    is_campaign_fatal,
-)
-from campaign_engine.vocobase.models import StartCallRequest
-from campaign_engine.webhooks.processing import process_event, waiting_events
-
-log = logging.getLogger(__name__)
 
 
-def call_variables(
-    variables: dict[str, Any], declared: list[str] | None, correlation: str, attempt_id: int
-) -> dict[str, str]:
-    """The variables to send: only names the agent declares (when known), as strings, plus
-    the engine's attempt id when the agent declares the correlation variable."""
-    chosen = {
-        name: "" if value is None else str(value)
-        for name, value in variables.items()
-        if declared is None or name in declared
-    }
-    if declared is not None and correlation in declared:
-        chosen[correlation] = str(attempt_id)
-    return chosen
-
-
-async def dial_contact(ctx: dict[str, Any], contact_id: int) -> str:
-    """arq job entry point; returns a short word saying what happened (for logs/tests)."""
+async def dial_contacts(ctx: dict[str, Any], contact_ids: list[int]) -> dict[str, int]:
+    """arq job entry point; returns how many contacts went which way (for logs/tests)."""
     runtime: Runtime = ctx["runtime"]
-    # One transaction reads the contact and asks the gate (and closes or hands it back).
+    tally: Counter[str] = Counter()
+    ready = await _admit(runtime, contact_ids, tally)
+    by_campaign: dict[str, list[DialTarget]] = defaultdict(list)
+    for target in ready:
+        by_campaign[target.campaign_id].append(target)
+    for targets in by_campaign.values():
+        tally.update(await _dial(runtime, targets))
+    return dict(+tally)
+
+
+async def _admit(runtime: Runtime, contact_ids: list[int], tally: Counter[str]) -> list[DialTarget]:
+    """Read the batch and keep those that may be called now (one transaction)."""
     async with runtime.sessions() as session, session.begin():
-        target = await attempts.load_target(session, contact_id)
-        if target is None:
-            return "missing"
-        if target.contact_state != ContactState.QUEUED.value:
-            return "not-queued"
-        if target.campaign_state != CampaignState.RUNNING.value:
-            await attempts.hand_back(session, target, reason=f"campaign {target.campaign_state}")
-            return "campaign-not-running"
-        verdict = await check_before_dial(
+        targets = await load_targets(session, contact_ids)
+        tally["missing"] += len(contact_ids) - len(targets)
+        queued = [t for t in targets if t.contact_state == ContactState.QUEUED.value]
+        tally["not-queued"] += len(targets) - len(queued)
+        stopped: dict[str, list[DialTarget]] = defaultdict(list)
+        for target in queued:
+            if target.campaign_state != CampaignState.RUNNING.value:
+                stopped[target.campaign_state].append(target)
+        for state, group in stopped.items():
+            await attempts.hand_back(session, group, reason=f"campaign {state}")
+            tally["campaign-not-running"] += len(group)
+        running = [t for t in queued if t.campaign_state == CampaignState.RUNNING.value]
+        allowed, refused = await gate.admit(
             session,
-            target,
+            running,
             utcnow(),
             daily_cap=runtime.settings.compliance.max_attempts_per_number_per_day,
         )
-        if verdict.never:
-            await attempts.close_unattempted(
-                session, target, ContactState.SUPPRESSED, verdict.reason
-            )
-            return "suppressed"
-        if not verdict.allowed:
-            await attempts.hand_back(
-                session, target, due_at=verdict.retry_at, reason=verdict.reason
-            )
-            return "not-now"
+    tally.update(refused)
+    return allowed
 
-    grant = await _take_limits(runtime, target)
-    if grant.held_elsewhere:
-        return "held-elsewhere"
-    if not grant.granted:
-        await _hand_back(runtime, target, 0, None)
-        return "no-slot"
-    slot_names = slot_names_for(target.provider, target.campaign_id)
 
-    async with runtime.sessions() as session, session.begin():
-        attempt_id = await attempts.claim(
-            session, target, margin_seconds=runtime.settings.limits.slot_margin_seconds
+async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
+    """Take limits for the waiting targets wave after wave; each wave runs while the
+    next waits for room. Waits at most ``max_wait_seconds`` for room in all."""
+    tally: Counter[str] = Counter()
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + runtime.settings.dialer.max_wait_seconds
+    waves: list[asyncio.Task[Counter[str]]] = []
+    waiting = list(targets)
+    while waiting:
+        grants = await runtime.limiter.acquire_many(
+            await _plan(runtime, waiting[0]), [t.lease for t in waiting], _request_ttl_ms(runtime)
         )
-    if attempt_id is None:
-        await runtime.limiter.release(slot_names, target.lease)
-        return "claimed-elsewhere"
-    return await _start(runtime, target, attempt_id, slot_names)
+        if grants.held:  # another job has these contacts: it handles them
+            held = set(grants.held)
+            tally["held-elsewhere"] += len(held)
+            waiting = [t for t in waiting if t.lease not in held]
+        if grants.granted:
+            granted = set(grants.granted)
+            wave = [t for t in waiting if t.lease in granted]
+            waiting = [t for t in waiting if t.lease not in granted]
+            wave = await _still_in_window(runtime, wave, tally)
+            if wave:
+                waves.append(asyncio.create_task(run_wave(runtime, wave)))
+            continue
+        remaining = give_up_at - loop.time()
+        if not waiting or remaining <= 0 or runtime.stopping.is_set():
+            break
+        await asyncio.sleep(min(grants.wait_ms / 1000, remaining, 1.0))
+    if waiting:
+        async with runtime.sessions() as session, session.begin():
+            await attempts.hand_back(session, waiting, reason=None)
+        tally["no-slot"] += len(waiting)
+    for result in await asyncio.gather(*waves, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+        tally.update(result)
+    return tally
 
 
-async def _take_limits(runtime: Runtime, target: attempts.DialTarget) -> Grant:
-    """Wait (in this job) until every limit has room, up to the configured time.
-
-    The lease is short at first — long enough for the start request — and is extended to
-    the call's whole possible length once the call may exist, so a job that dies before
-    sending frees its slot soon.
-    """
+async def _plan(runtime: Runtime, target: DialTarget) -> LimitPlan:
     limits = runtime.settings.limits
     state = await runtime.limit_state.get(runtime.redis, runtime.keys)
-    plan = start_plan(
+    return start_plan(
         limits,
         provider=target.provider,
         campaign_id=target.campaign_id,
@@ -125,117 +120,34 @@ async def _take_limits(runtime: Runtime, target: attempts.DialTarget) -> Grant:
         vocobase_concurrency=state.concurrency(limits),
         rate_factor=state.rate_factor,
     )
-    loop = asyncio.get_running_loop()
-    give_up_at = loop.time() + runtime.settings.dialer.max_wait_seconds
-    while True:
-        grant = await runtime.limiter.acquire(plan, target.lease, _request_ttl_ms(runtime))
-        if grant.granted or grant.held_elsewhere:
-            return grant
-        remaining = give_up_at - loop.time()
-        if remaining <= 0 or runtime.stopping.is_set():
-            return grant
-        await asyncio.sleep(min(grant.wait_ms / 1000, remaining, 1.0))
+
+
+async def _still_in_window(
+    runtime: Runtime, wave: Sequence[DialTarget], tally: Counter[str]
+) -> list[DialTarget]:
+    """The gate's window check once more, as room was found: a window may have closed while
+    the contacts waited. Those now outside give their leases back and wait for it."""
+    now = utcnow()
+    late = {t.contact_id: hold for t in wave if (hold := window_hold(t.calendar, now))}
+    if not late:
+        return list(wave)
+    behind = [t for t in wave if t.contact_id in late]
+    await runtime.limiter.release_many(
+        slot_names_for(behind[0].provider, behind[0].campaign_id), [t.lease for t in behind]
+    )
+    async with runtime.sessions() as session, session.begin():
+        for target in behind:
+            hold = late[target.contact_id]
+            await attempts.hand_back(
+                session, [target], due_at=hold.until, parked=hold.until is None, reason=hold.reason
+            )
+    tally["not-now"] += len(behind)
+    return [t for t in wave if t.contact_id not in late]
 
 
 def _request_ttl_ms(runtime: Runtime) -> int:
+    """A lease is short at first — long enough for the start request — and is extended to
+    the call's whole possible length once the call may exist, so a job that dies before
+    sending frees its slot soon."""
     vocobase = runtime.settings.vocobase
     return int((vocobase.timeout_seconds + vocobase.connect_timeout_seconds + 30) * 1000)
-
-
-def _call_ttl_ms(runtime: Runtime, target: attempts.DialTarget) -> int:
-    return int((target.max_call_seconds + runtime.settings.limits.slot_margin_seconds) * 1000)
-
-
-async def _hand_back(
-    runtime: Runtime, target: attempts.DialTarget, delay: float, reason: str | None
-) -> None:
-    async with runtime.sessions() as session, session.begin():
-        await attempts.hand_back(session, target, delay_seconds=delay, reason=reason)
-
-
-async def _start(
-    runtime: Runtime, target: attempts.DialTarget, attempt_id: int, slot_names: tuple[str, ...]
-) -> str:
-    request = StartCallRequest(
-        agent_id=target.agent_id,
-        to_number=target.phone,
-        provider=target.provider,
-        variables=call_variables(
-            target.variables,
-            target.agent_variables,
-            runtime.settings.dialer.correlation_variable,
-            attempt_id,
-        ),
-        connection_id=target.connection_id,
-    )
-    try:
-        started = await runtime.vocobase.start_call(request)
-    except VocobaseError as exc:
-        return await _failed_start(runtime, target, attempt_id, slot_names, exc)
-    await runtime.limiter.extend(slot_names, target.lease, _call_ttl_ms(runtime, target))
-    async with runtime.sessions() as session, session.begin():
-        await attempts.mark_started(
-            session, attempt_id, call_id=started.call_id, session_id=started.session_id
-        )
-        early = await waiting_events(
-            session, call_id=started.call_id, session_id=started.session_id
-        )
-    for event_id in early:  # webhooks that beat this response: apply them now
-        await process_event(runtime, event_id)
-    return "started"
-
-
-async def _failed_start(
-    runtime: Runtime,
-    target: attempts.DialTarget,
-    attempt_id: int,
-    slot_names: tuple[str, ...],
-    exc: VocobaseError,
-) -> str:
-    error = str(exc)
-    if exc.maybe_sent:
-        await runtime.limiter.extend(slot_names, target.lease, _call_ttl_ms(runtime, target))
-        async with runtime.sessions() as session, session.begin():
-            await attempts.mark_unknown(session, attempt_id, error=error)
-        log.warning("start of attempt %s has an unknown fate: %s", attempt_id, error)
-        return "unknown"
-    if isinstance(exc, RateLimited):
-        limits = runtime.settings.limits
-        cooldown = exc.retry_after or limits.cooldown_seconds
-        await runtime.limiter.cool_down(cooldown)
-        await after_rate_limited(runtime.redis, runtime.keys, limits, exc.kind)
-        runtime.limit_state.forget()
-        log.warning("429 (%s) from Vocobase: fleet cools down %.1fs", exc.kind, cooldown)
-        await _give_back(runtime, attempt_id, slot_names, target, error, cooldown)
-        return "rate-limited"
-    if isinstance(exc, APIError) and is_campaign_fatal(exc):
-        await _give_back(runtime, attempt_id, slot_names, target, error, 0)
-        async with runtime.sessions() as session, session.begin():
-            await pause_for_error(session, target.campaign_id, error)
-        return "campaign-paused"
-    if isinstance(exc, APIError):
-        recorded = await _record_rejection(runtime, attempt_id, error)
-        if recorded.applied:
-            await runtime.limiter.release(recorded.slot_names, recorded.lease)
-        return "rejected"
-    await _give_back(runtime, attempt_id, slot_names, target, error, 0)
-    return "not-sent"
-
-
-async def _give_back(
-    runtime: Runtime,
-    attempt_id: int,
-    slot_names: tuple[str, ...],
-    target: attempts.DialTarget,
-    error: str,
-    delay: float,
-) -> None:
-    async with runtime.sessions() as session, session.begin():
-        await attempts.mark_not_sent(session, attempt_id, error=error, delay_seconds=delay)
-    await runtime.limiter.release(slot_names, target.lease)
-
-
-async def _record_rejection(runtime: Runtime, attempt_id: int, error: str) -> Recorded:
-    report = CallReport(call_status=None, outcome=Outcome.REJECTED, error=error)
-    async with runtime.sessions() as session, session.begin():
-        return await record_outcome(session, attempt_id, report)

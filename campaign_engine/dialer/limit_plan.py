@@ -2,9 +2,9 @@
 
 Every start request passes, at once: the API key's ``/calls/*`` request rate, the partner's
 concurrent calls, the provider's calls per second and concurrent calls, and the campaign's
-pacing and concurrency. Rates become GCRA emission intervals with a burst of one (evenly
-spaced, so no window alignment can ever let two windows' worth through). Vocobase's own
-window is widened by the arrival-jitter allowance; the others by a small safety margin.
+pacing and concurrency. Rates become GCRA emission intervals and bursts (see
+:func:`spaced`). Vocobase's own window is widened by the arrival-jitter allowance; the
+others by a small safety margin.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from campaign_engine.config import LimitSettings
 
 SAFETY_MARGIN = 0.01
+# A rate lets this share of a window's allowance go at the same instant (a dial job starts
+# its contacts together), never more than MAX_BURST requests, and at least one.
+BURST_SHARE = 0.01
+MAX_BURST = 100
+# The windows of the per-second (provider) and per-minute (campaign) limits, widened.
+_SECOND_MS = 1000 * (1 + SAFETY_MARGIN)
+_MINUTE_MS = 60_000 * (1 + SAFETY_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,21 @@ class LimitPlan:
         return tuple(slot.name for slot in self.slots)
 
 
-def interval_ms(per_second: float) -> int:
-    """Milliseconds between two events at ``per_second``, widened by the safety margin."""
-    return max(1, math.ceil(1000.0 / per_second * (1 + SAFETY_MARGIN)))
+def spaced(name: str, per_window: float, window_ms: float) -> RateLimit:
+    """At most ``per_window`` requests in any ``window_ms`` (already widened), as GCRA.
+
+    A GCRA with interval T and burst b lets through at most ``floor(W / T) + b`` requests
+    in any window W, so T is ``W / (per_window - b + 1)``: the burst costs spacing, never
+    one request too many. Low limits (under 200 per window, every documented one) get a
+    burst of one: requests evenly spaced, the whole allowance usable.
+    """
+    burst = max(1, min(MAX_BURST, math.floor(per_window * BURST_SHARE)))
+    return RateLimit(name, max(1, math.ceil(window_ms / (per_window - burst + 1))), burst)
 
 
-def window_interval_ms(limits: LimitSettings, share: float = 1.0, factor: float = 1.0) -> int:
+def vocobase_rate(
+    name: str, limits: LimitSettings, share: float = 1.0, factor: float = 1.0
+) -> RateLimit:
     """Spacing of ``/calls/*`` requests so that no window of Vocobase's ever holds more than
     its limit, even when requests arrive up to ``rate_jitter_seconds`` unevenly.
 
@@ -55,7 +71,7 @@ def window_interval_ms(limits: LimitSettings, share: float = 1.0, factor: float 
     vocobase = limits.vocobase
     per_window = vocobase.calls_per_minute * vocobase.window_seconds / 60 * share * factor
     widened_ms = (vocobase.window_seconds + limits.rate_jitter_seconds) * 1000
-    return max(1, math.ceil(widened_ms / per_window))
+    return spaced(name, per_window, widened_ms)
 
 
 VOCOBASE_CALLS = "vocobase:calls"
@@ -116,19 +132,15 @@ def start_plan(
     rate_factor: float = 1.0,
 ) -> LimitPlan:
     """Everything one ``POST /calls/start`` must pass."""
-    rates = [RateLimit(VOCOBASE_CALLS, window_interval_ms(limits, factor=rate_factor))]
+    rates = [vocobase_rate(VOCOBASE_CALLS, limits, factor=rate_factor)]
     slots = [SlotLimit(VOCOBASE_ACTIVE, vocobase_concurrency)]
     provider_limits = limits.providers.get(provider.lower())
     if provider_limits is not None:
-        rates.append(
-            RateLimit(provider_key(provider), interval_ms(provider_limits.calls_per_second))
-        )
+        rates.append(spaced(provider_key(provider), provider_limits.calls_per_second, _SECOND_MS))
         if provider_limits.max_concurrent is not None:
             slots.append(SlotLimit(provider_key(provider), provider_limits.max_concurrent))
     if campaign_calls_per_minute is not None:
-        rates.append(
-            RateLimit(campaign_key(campaign_id), interval_ms(campaign_calls_per_minute / 60))
-        )
+        rates.append(spaced(campaign_key(campaign_id), campaign_calls_per_minute, _MINUTE_MS))
     if campaign_max_concurrent is not None:
         slots.append(SlotLimit(campaign_key(campaign_id), campaign_max_concurrent))
     return LimitPlan(tuple(rates), tuple(slots))
@@ -138,8 +150,8 @@ def poll_plan(limits: LimitSettings, share: float, rate_factor: float = 1.0) -> 
     """One reconciliation request: a ``/calls/*`` token, within the reconciler's share."""
     return LimitPlan(
         (
-            RateLimit(VOCOBASE_CALLS, window_interval_ms(limits, factor=rate_factor)),
-            RateLimit(RECONCILE, window_interval_ms(limits, share, rate_factor)),
+            vocobase_rate(VOCOBASE_CALLS, limits, factor=rate_factor),
+            vocobase_rate(RECONCILE, limits, share, rate_factor),
         ),
         (),
     )

@@ -1,10 +1,11 @@
 """The scheduler: the database decides who is due; Redis only carries the jobs.
 
 Every tick it moves due contacts of running campaigns to ``queued`` (committed) and then
-enqueues one arq job per contact. Because the state is committed first, anything Redis
-loses is found again: a contact ``queued`` for too long is enqueued again (the job id is
-deterministic, so a job still there is not doubled), and when Redis comes back empty the
-concurrency leases of calls still open are rebuilt from their attempt rows.
+enqueues them, ``dialer.contacts_per_job`` of one campaign per arq job. Because the state
+is committed first, anything Redis loses is found again: a contact ``queued`` for too long
+is enqueued again (a job's id is deterministic — its first contact's — so a job still there
+is not doubled), and when Redis comes back empty the concurrency leases of calls still open
+are rebuilt from their attempt rows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +37,7 @@ from campaign_engine.webhooks.processing import sweep
 
 log = logging.getLogger(__name__)
 
-DIAL_JOB = "dial_contact"
+DIAL_JOB = "dial_contacts"
 CONCURRENCY_REFRESH_SECONDS = 300
 WEBHOOK_SWEEP_AFTER_SECONDS = 5.0
 ENQUEUE_CHUNK = 100
@@ -90,7 +92,7 @@ class Scheduler:
         now = now or utcnow()
         batch = self.runtime.settings.scheduler.batch_size
         waiting = [state.value for state in CONTACT_WAITING]
-        chosen: list[tuple[int, int]] = []
+        chosen: list[list[tuple[int, int]]] = []
         async with self.runtime.sessions() as session, session.begin():
             running = (
                 await session.scalars(
@@ -123,9 +125,10 @@ class Scheduler:
                 )
                 if getattr(result, "rowcount", 0) != len(ids):
                     raise RuntimeError("contacts changed under the scheduler; retrying next tick")
-                chosen.extend((row.id, row.attempts_count) for row in rows)
-        await self._enqueue(chosen)
-        return len(chosen)
+                chosen.append([(row.id, row.attempts_count) for row in rows])
+        for contacts in chosen:
+            await self._enqueue(contacts)
+        return sum(len(contacts) for contacts in chosen)
 
     async def _queued_count(self, campaign_id: str) -> int:
         async with self.runtime.sessions() as session:
@@ -142,26 +145,27 @@ class Scheduler:
             )
 
     async def _enqueue(self, contacts: list[tuple[int, int]], *, again: bool = False) -> None:
-        """One arq job per contact, sent in concurrent chunks.
+        """Enqueue one campaign's ``(contact_id, attempts_count)``s, a job per chunk.
 
-        A first enqueue uses the deterministic job id, so a second scheduler (or a retried
-        tick) cannot double it. Enqueueing ``again`` (the old job may be stuck in a dead
-        worker, where arq would hold its id for a long time) uses a fresh id: if both jobs
-        ever run, the database claim lets only one of them dial.
+        A first enqueue names each job after its first contact's attempt, so a second
+        scheduler (or a retried tick) cannot double it. Enqueueing ``again`` (the old job
+        may be stuck in a dead worker, where arq would hold its id for a long time) uses a
+        fresh id: if both jobs ever run, the database claim lets only one of them dial.
         """
         keys = self.runtime.keys
+        size = self.runtime.settings.dialer.contacts_per_job
         suffix = f":r{time.time_ns() // 1_000_000}" if again else ""
-        for start in range(0, len(contacts), ENQUEUE_CHUNK):
-            chunk = contacts[start : start + ENQUEUE_CHUNK]
+        jobs = [contacts[start : start + size] for start in range(0, len(contacts), size)]
+        for start in range(0, len(jobs), ENQUEUE_CHUNK):
             await asyncio.gather(
                 *(
                     self.runtime.redis.enqueue_job(
                         DIAL_JOB,
-                        contact_id,
-                        _job_id=keys.dial_job_id(contact_id, attempts_count + 1) + suffix,
+                        [contact_id for contact_id, _ in job],
+                        _job_id=keys.dial_job_id(job[0][0], job[0][1] + 1) + suffix,
                         _queue_name=keys.queue,
                     )
-                    for contact_id, attempts_count in chunk
+                    for job in jobs[start : start + ENQUEUE_CHUNK]
                 )
             )
 
@@ -174,7 +178,7 @@ class Scheduler:
         async with self.runtime.sessions() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(Contact.id, Contact.attempts_count)
+                    select(Contact.id, Contact.attempts_count, Contact.campaign_id)
                     .where(
                         # Per campaign, so ix_contacts_due is used: no scan of all contacts.
                         Contact.campaign_id.in_(select(Campaign.id)),
@@ -190,7 +194,11 @@ class Scheduler:
                     .where(Contact.id.in_([row.id for row in rows]))
                     .values(queued_at=utcnow())
                 )
-        await self._enqueue([(row.id, row.attempts_count) for row in rows], again=True)
+        by_campaign: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for row in rows:
+            by_campaign[row.campaign_id].append((row.id, row.attempts_count))
+        for contacts in by_campaign.values():
+            await self._enqueue(contacts, again=True)
         return len(rows)
 
     async def rebuild_if_redis_was_lost(self) -> int:

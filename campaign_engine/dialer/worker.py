@@ -1,8 +1,8 @@
 """The arq worker that runs dial jobs, with a graceful stop.
 
 On SIGTERM/SIGINT the worker stops picking jobs, lets start requests already in flight
-finish (their outcome must be recorded), and makes jobs still waiting for a slot hand
-their contacts back; what is left in Redis is picked up by the next worker.
+finish (their outcome must be recorded), and makes jobs still waiting for slots hand their
+contacts back; what is left in Redis is picked up by the next worker.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import signal
 
 from arq.worker import Worker, func
 
-from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import DIAL_JOB
 from campaign_engine.runtime import Runtime
 
@@ -28,7 +28,7 @@ def build_worker(runtime: Runtime, *, burst: bool = False) -> Worker:
         + 60
     )
     return Worker(
-        functions=[func(dial_contact, name=DIAL_JOB, max_tries=3)],
+        functions=[func(dial_contacts, name=DIAL_JOB, max_tries=3)],
         queue_name=runtime.keys.queue,
         redis_pool=runtime.redis,
         burst=burst,

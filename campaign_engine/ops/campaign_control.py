@@ -46,7 +46,8 @@ async def control(
         action=action,
         target_type="campaign",
         target_id=campaign_id,
-        details={"reason": reason, "jobs_withdrawn": len(jobs)},
+        # One job id per queued contact (the jobs carrying them are named after one each).
+        details={"reason": reason, "contacts_withdrawn": len(jobs)},
     )
     return jobs
 

@@ -8,6 +8,7 @@ pool, and Vocobase's limits are per API key, not per connection.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -58,6 +59,9 @@ class VocobaseClient:
             raise ValueError("api_key is empty")
         self._base_url = base_url
         self._secret = api_key
+        # Requests beyond the pool wait here rather than in httpx's pool, whose bookkeeping
+        # grows with every request waiting in it (a dial job sends a whole wave at once).
+        self._slots = asyncio.Semaphore(max_connections)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -128,7 +132,8 @@ class VocobaseClient:
         params: dict[str, str | int] | None = None,
     ) -> ModelT:
         try:
-            response = await self._http.request(method, path, json=body, params=params)
+            async with self._slots:
+                response = await self._http.request(method, path, json=body, params=params)
         except _NOT_SENT as exc:
             raise RequestNotSent(self._describe(exc), method=method, path=path) from exc
         except httpx.TransportError as exc:

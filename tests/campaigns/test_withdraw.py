@@ -5,13 +5,14 @@ from __future__ import annotations
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.lifecycle import pause_for_error
 from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs, unqueue
-from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.runtime import Runtime
 from tests.dialer.support import (
     NUMBERS,
     attempts_of,
     contacts_of,
+    jobs_in_queue,
     queued_job_ids,
     running_campaign,
 )
@@ -38,16 +39,17 @@ async def test_pausing_withdraws_queued_jobs_and_returns_their_contacts_to_waiti
     assert await scheduler.enqueue_due() == 5
     before = {c.id: c.next_attempt_at for c in await contacts_of(runtime, campaign_id)}
 
-    assert await pause_and_withdraw(runtime, campaign_id) == 3
+    assert await pause_and_withdraw(runtime, campaign_id) == 1  # one job carried all three
 
     contacts = await contacts_of(runtime, campaign_id)
     assert {(c.state, c.queued_at, c.last_error) for c in contacts} == {
         ("pending", None, "campaign paused")
     }
     assert {c.id: c.next_attempt_at for c in contacts} == before  # still due: resume requeues
-    other_jobs = {runtime.keys.dial_job_id(c.id, 1) for c in await contacts_of(runtime, other)}
-    assert await queued_job_ids(runtime) == other_jobs  # the other campaign is untouched
-    assert len(await job_keys(runtime)) == 2
+    # The other campaign is untouched: its one job still carries both its contacts.
+    (carried,) = (await jobs_in_queue(runtime)).values()
+    assert sorted(carried) == [c.id for c in await contacts_of(runtime, other)]
+    assert len(await job_keys(runtime)) == 1
 
 
 async def test_a_withdrawn_job_that_still_runs_does_nothing(runtime: Runtime) -> None:
@@ -59,7 +61,7 @@ async def test_a_withdrawn_job_that_still_runs_does_nothing(runtime: Runtime) ->
         await unqueue(session, runtime.keys, campaign_id, "campaign paused")
     (contact,) = await contacts_of(runtime, campaign_id)
 
-    assert await dial_contact({"runtime": runtime}, contact.id) == "not-queued"
+    assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"not-queued": 1}
     assert await attempts_of(runtime, campaign_id) == []
 
 
@@ -75,9 +77,8 @@ async def test_resuming_queues_the_withdrawn_contacts_again(runtime: Runtime) ->
 
     assert await scheduler.enqueue_due() == 2
     contacts = await contacts_of(runtime, campaign_id)
-    assert await queued_job_ids(runtime) == {
-        runtime.keys.dial_job_id(c.id, c.attempts_count + 1) for c in contacts
-    }
+    (carried,) = (await jobs_in_queue(runtime)).values()
+    assert sorted(carried) == [c.id for c in contacts]
 
 
 async def test_a_job_enqueued_again_with_a_fresh_id_is_withdrawn_too(runtime: Runtime) -> None:
@@ -119,7 +120,7 @@ async def test_canceling_removes_the_queued_jobs_and_cancels_their_contacts(
         jobs = await queued_jobs(session, runtime.keys, campaign_id)
         assert await service.cancel_campaign(session, campaign_id) == 2
 
-    assert await remove_jobs(runtime.redis, runtime.keys, jobs) == 2
+    assert await remove_jobs(runtime.redis, runtime.keys, jobs) == 1  # the one job of both
     assert await queued_job_ids(runtime) == set()
     contacts = await contacts_of(runtime, campaign_id)
     assert {(c.state, c.last_error) for c in contacts} == {("canceled", "campaign canceled")}

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from arq.jobs import Job
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -136,6 +137,17 @@ async def lose_redis(redis_prefix: str) -> int:
 async def queued_job_ids(runtime: Runtime) -> set[str]:
     raw = await runtime.redis.zrange(runtime.keys.queue, 0, -1)
     return {item.decode() if isinstance(item, bytes) else str(item) for item in raw}
+
+
+async def jobs_in_queue(runtime: Runtime) -> dict[str, list[int]]:
+    """Each dial job waiting in the queue, with the contact ids it carries."""
+    jobs = {}
+    for job_id in await queued_job_ids(runtime):
+        info = await Job(job_id, runtime.redis, _queue_name=runtime.keys.queue).info()
+        assert info is not None, job_id
+        (contact_ids,) = info.args
+        jobs[job_id] = list(contact_ids)
+    return jobs
 
 
 def ago(seconds: float) -> datetime:

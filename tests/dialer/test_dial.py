@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.outcomes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
 from campaign_engine.campaigns.states import AttemptState, ContactState
-from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent
-from campaign_engine.dialer.attempts import claim, load_target
-from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.db.models import CallAttempt, Contact, Suppression, WebhookEvent
+from campaign_engine.dialer.attempts import claim
+from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.limit_plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_target
 from campaign_engine.simulator.ledger import Ledger
 from campaign_engine.webhooks import inbox
 from tests.dialer.support import (
@@ -24,10 +25,11 @@ from tests.dialer.support import (
     campaign_of,
     contacts_of,
     events_of,
+    jobs_in_queue,
     open_runtime,
     running_campaign,
 )
-from tests.harness import quick_policy, running_engine, sim_config, wait_until
+from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
 
 
 def assert_dialed_as_outcomes_justify(
@@ -181,7 +183,7 @@ async def test_a_job_that_finds_no_free_slot_hands_the_contact_back_without_clai
         assert (await runtime.limiter.acquire(holder, "someone-else", 60_000)).granted
         (contact,) = await contacts_of(runtime, campaign_id)
 
-        assert await dial_contact({"runtime": runtime}, contact.id) == "no-slot"
+        assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"no-slot": 1}
 
         (contact,) = await contacts_of(runtime, campaign_id)
         assert contact.state == ContactState.PENDING
@@ -205,10 +207,75 @@ async def test_a_job_whose_campaign_pauses_before_its_claim_hands_the_contact_ba
             await service.pause_campaign(session, campaign_id)
 
         async with runtime.sessions() as session, session.begin():
-            assert await claim(session, target, margin_seconds=120) is None
+            assert await claim(session, [target], margin_seconds=120) == {}
 
         (contact,) = await contacts_of(runtime, campaign_id)
         assert contact.state == ContactState.PENDING
         assert contact.attempts_count == 0
         assert contact.last_error == "campaign paused"
         assert await attempts_of(runtime, campaign_id) == []
+
+
+async def queued_batch(engine: Harness, campaign_id: str) -> list[int]:
+    """Queue the campaign's due contacts as the scheduler does; the one job's contact ids."""
+    await Scheduler(engine.runtime).enqueue_due()
+    (carried,) = (await jobs_in_queue(engine.runtime)).values()
+    return carried
+
+
+async def test_a_job_starts_as_many_of_its_contacts_as_the_limits_have_room_for_together(
+    database_url: str, redis_prefix: str
+) -> None:
+    """Room for two calls: two start at once, the other two are handed back unclaimed."""
+    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000))
+    async with running_engine(
+        database_url,
+        redis_prefix,
+        simulator=simulator,
+        with_worker=False,
+        with_scheduler=False,
+        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": 2}},
+        dialer={"max_wait_seconds": 0.5},
+    ) as engine:
+        runtime = engine.runtime
+        campaign_id = await engine.add_campaign(NUMBERS[:4])
+        carried = await queued_batch(engine, campaign_id)
+        assert len(carried) == 4
+
+        assert await dial_contacts({"runtime": runtime}, carried) == {"started": 2, "no-slot": 2}
+
+        contacts = await contacts_of(runtime, campaign_id)
+        attempts = await attempts_of(runtime, campaign_id)
+        assert sorted(c.state for c in contacts) == ["calling", "calling", "pending", "pending"]
+        assert [a.state for a in attempts] == [AttemptState.STARTED] * 2
+        placed = {call.call_id for call in engine.simulator.ledger.calls}
+        assert {a.call_id for a in attempts} == placed
+        assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 2
+
+
+async def test_a_job_closes_the_suppressed_skips_what_is_not_queued_and_dials_the_rest(
+    database_url: str, redis_prefix: str
+) -> None:
+    async with running_engine(
+        database_url, redis_prefix, with_worker=False, with_scheduler=False
+    ) as engine:
+        runtime = engine.runtime
+        campaign_id = await engine.add_campaign(NUMBERS[:4])
+        carried = await queued_batch(engine, campaign_id)
+        by_number = {c.phone_e164: c for c in await contacts_of(runtime, campaign_id)}
+        async with runtime.sessions() as session, session.begin():
+            session.add(Suppression(kind="number", pattern=NUMBERS[0], reason="asked not to"))
+            await session.execute(
+                update(Contact)
+                .where(Contact.id == by_number[NUMBERS[1]].id)
+                .values(state=ContactState.CANCELED.value)
+            )
+
+        tally = await dial_contacts({"runtime": runtime}, [*carried, 999_999])
+
+        assert tally == {"suppressed": 1, "not-queued": 1, "missing": 1, "started": 2}
+        after = {c.phone_e164: c for c in await contacts_of(runtime, campaign_id)}
+        assert after[NUMBERS[0]].state == ContactState.SUPPRESSED
+        assert after[NUMBERS[1]].state == ContactState.CANCELED
+        assert {after[n].state for n in NUMBERS[2:4]} == {ContactState.CALLING}
+        assert sorted(c.to_number for c in engine.simulator.ledger.calls) == NUMBERS[2:4]

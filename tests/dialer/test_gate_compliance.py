@@ -11,10 +11,10 @@ from sqlalchemy import update
 
 from campaign_engine.campaigns.compliance import local_day_bounds
 from campaign_engine.db.models import Contact, utcnow
-from campaign_engine.dialer import attempts
-from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.gate import check_before_dial
 from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_target
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
     KOLKATA,
@@ -53,10 +53,10 @@ async def test_the_gate_refuses_outside_the_window_with_the_next_opening(
     campaign_id = await campaign_with(runtime, [(NUMBER, KOLKATA)], WEEKDAYS_10_TO_13)
     contact_id = await set_contact(runtime, campaign_id, NUMBER)
     async with runtime.sessions() as session:
-        target = await attempts.load_target(session, contact_id)
+        target = await load_target(session, contact_id)
         assert target is not None
-        inside = await check_before_dial(session, target, utc(2030, 6, 3, 5))
-        outside = await check_before_dial(session, target, utc(2030, 6, 7, 14))  # Fri 19:30
+        (inside,) = await check_before_dial(session, [target], utc(2030, 6, 3, 5))
+        (outside,) = await check_before_dial(session, [target], utc(2030, 6, 7, 14))  # Fri 19:30
 
     assert inside.allowed
     assert (outside.allowed, outside.retry_at) == (False, utc(2030, 6, 10, 4, 30))
@@ -74,7 +74,7 @@ async def test_a_queued_contact_outside_its_window_is_handed_back_without_a_call
     campaign_id = await campaign_with(runtime, [(NUMBER, KOLKATA)], schedule, now=now)
     contact = await queue_now(runtime, campaign_id)
 
-    assert await dial_contact({"runtime": runtime}, contact.id) == "not-now"
+    assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"not-now": 1}
 
     contact = (await contacts_by_number(runtime, campaign_id))[NUMBER]
     assert (contact.state, contact.attempts_count) == ("pending", 0)
@@ -92,7 +92,7 @@ async def test_the_daily_cap_from_the_settings_holds_a_number_called_by_another_
     await add_attempt(capped, first, first_contact, NUMBER, utcnow(), outcome="completed")
     contact = await queue_now(capped, second)
 
-    assert await dial_contact({"runtime": capped}, contact.id) == "not-now"
+    assert await dial_contacts({"runtime": capped}, [contact.id]) == {"not-now": 1}
 
     contact = (await contacts_by_number(capped, second))[NUMBER]
     assert contact.state == "pending"
@@ -108,7 +108,7 @@ async def test_a_contact_with_no_allowed_moment_is_parked_and_not_queued_again(
     campaign_id = await campaign_with(runtime, [(NUMBER, NO_ZONE)], WEEKDAYS_10_TO_13)
     contact = await queue_now(runtime, campaign_id)
 
-    assert await dial_contact({"runtime": runtime}, contact.id) == "not-now"
+    assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"parked": 1}
 
     contact = (await contacts_by_number(runtime, campaign_id))[NUMBER]
     assert (contact.state, contact.next_attempt_at) == ("pending", None)
@@ -124,4 +124,4 @@ async def test_a_campaign_without_a_schedule_dials_at_any_time(runtime: Runtime)
     assert await Scheduler(runtime).enqueue_due() == 1
     contact = (await contacts_by_number(runtime, campaign_id))[NUMBER]
 
-    assert await dial_contact({"runtime": runtime}, contact.id) == "not-sent"
+    assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"not-sent": 1}

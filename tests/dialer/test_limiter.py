@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from campaign_engine.dialer.limit_plan import LimitPlan, RateLimit, SlotLimit, interval_ms
+from campaign_engine.dialer.limit_plan import LimitPlan, RateLimit, SlotLimit
 from campaign_engine.dialer.limiter import Limiter
 from campaign_engine.keys import RedisKeys
 from tests.conftest import TEST_REDIS_URL
@@ -47,7 +47,7 @@ def slots(*limits: SlotLimit) -> LimitPlan:
 async def test_a_rate_of_n_per_minute_grants_one_then_denies_for_about_one_interval(
     limiter: Limiter, keys: RedisKeys
 ) -> None:
-    interval = interval_ms(6 / 60)
+    interval = 10_100  # 6 per minute, widened by 1%
     plan = rates(RateLimit("calls", interval))
     assert (await limiter.acquire(plan)).granted
     denied = await limiter.acquire(plan)
@@ -57,7 +57,7 @@ async def test_a_rate_of_n_per_minute_grants_one_then_denies_for_about_one_inter
 
 
 async def test_a_rate_grants_again_once_its_interval_has_passed(limiter: Limiter) -> None:
-    plan = rates(RateLimit("fast", interval_ms(20.0)))
+    plan = rates(RateLimit("fast", 51))
     assert (await limiter.acquire(plan)).granted
 
     async def granted() -> bool:
@@ -215,3 +215,50 @@ async def test_a_cooldown_ends_by_itself(limiter: Limiter) -> None:
         return (await limiter.acquire(plan)).granted
 
     await wait_until(granted, 5, "the cooldown to end")
+
+
+async def test_acquiring_many_grants_the_first_leases_the_slots_have_room_for(
+    limiter: Limiter,
+) -> None:
+    plan = slots(SlotLimit("active", 3), SlotLimit("campaign", 5))
+    grants = await limiter.acquire_many(plan, ["a", "b", "c", "d", "e"], LONG_TTL)
+    assert (grants.granted, grants.held) == (["a", "b", "c"], [])
+    assert await limiter.in_use("active") == 3
+    assert await limiter.in_use("campaign") == 3
+    rest = await limiter.acquire_many(plan, ["d", "e"], LONG_TTL)
+    assert rest.granted == []
+    assert rest.wait_ms > 0
+
+
+async def test_acquiring_many_reports_leases_held_elsewhere_and_takes_the_others(
+    limiter: Limiter,
+) -> None:
+    plan = slots(SlotLimit("active", 5))
+    assert (await limiter.acquire(plan, "7:1", LONG_TTL)).granted
+    grants = await limiter.acquire_many(plan, ["6:1", "7:1", "8:1"], LONG_TTL)
+    assert (grants.granted, grants.held) == (["6:1", "8:1"], ["7:1"])
+    assert await limiter.in_use("active") == 3
+
+
+async def test_a_rate_with_a_burst_grants_that_many_at_once_then_one_per_interval(
+    limiter: Limiter, keys: RedisKeys
+) -> None:
+    plan = rates(RateLimit("wide", 10_000, burst=4))
+    leases = [f"{n}:1" for n in range(6)]
+    assert (await limiter.acquire_many(plan, leases, LONG_TTL)).granted == leases[:4]
+    denied = await limiter.acquire_many(plan, leases[4:], LONG_TTL)
+    assert (denied.granted, denied.blocked_by) == ([], keys.rate("wide"))
+    assert 9_000 < denied.wait_ms <= 10_000
+
+
+async def test_extending_and_releasing_many_leases_moves_only_those(limiter: Limiter) -> None:
+    plan = slots(SlotLimit("active", 5))
+    assert len((await limiter.acquire_many(plan, ["a", "b", "c"], 200)).granted) == 3
+    await limiter.extend_many(("active",), ["a", "b"], LONG_TTL)
+    await limiter.release_many(("active",), ["b"])
+
+    async def only_a_is_left() -> bool:
+        return await limiter.in_use("active") == 1
+
+    await wait_until(only_a_is_left, 5, "the short lease to expire")
+    assert (await limiter.acquire(plan, "a", LONG_TTL)).held_elsewhere

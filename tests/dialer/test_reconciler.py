@@ -11,11 +11,12 @@ from sqlalchemy import update
 
 from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.dialer.attempts import claim, load_target, mark_started, mark_unknown
+from campaign_engine.dialer.attempts import claim, mark_started, mark_unknown
 from campaign_engine.dialer.call_listing import Listing, match_unknown, partial_listing
 from campaign_engine.dialer.limit_plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_target
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.models import Call, StartCallRequest
 from tests.dialer.support import (
@@ -166,9 +167,8 @@ async def claimed_attempt(runtime: Runtime) -> tuple[str, int]:
     plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
     assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
     async with runtime.sessions() as session, session.begin():
-        attempt_id = await claim(session, target, margin_seconds=120)
-    assert attempt_id is not None
-    return campaign_id, attempt_id
+        claimed = await claim(session, [target], margin_seconds=120)
+    return campaign_id, claimed[contact.id]
 
 
 async def test_a_started_call_with_no_outcome_by_its_deadline_expires_and_is_not_redialed(
@@ -338,7 +338,7 @@ async def test_a_found_unknown_start_takes_its_outcome_from_the_webhook_that_wai
         request = StartCallRequest(agent_id=AGENT_ID, to_number=contact.phone_e164)
         started = await runtime.vocobase.start_call(request)
         async with runtime.sessions() as session, session.begin():
-            await mark_unknown(session, attempt_id, error="read timeout")
+            await mark_unknown(session, [attempt_id], error="read timeout")
 
         async def call_ended() -> bool:
             return (await runtime.vocobase.get_call(started.call_id)).is_final

@@ -13,9 +13,10 @@ from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import Contact, utcnow
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer.dial import dial_contact
+from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_target
 from campaign_engine.runtime import Runtime
 from tests.dialer.support import (
     NUMBERS,
@@ -24,6 +25,7 @@ from tests.dialer.support import (
     campaign_of,
     contacts_of,
     events_of,
+    jobs_in_queue,
     lose_redis,
     open_runtime,
     queued_job_ids,
@@ -39,24 +41,21 @@ async def runtime(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
         yield opened
 
 
-def job_ids(runtime: Runtime, contacts: list[Contact]) -> set[str]:
-    return {runtime.keys.dial_job_id(c.id, c.attempts_count + 1) for c in contacts}
-
-
 async def claim(runtime: Runtime, contact_id: int) -> int:
     async with runtime.sessions() as session:
-        target = await attempts.load_target(session, contact_id)
+        target = await load_target(session, contact_id)
     assert target is not None
     async with runtime.sessions() as session, session.begin():
-        attempt_id = await attempts.claim(session, target, margin_seconds=120)
-    assert attempt_id is not None
-    return attempt_id
+        claimed = await attempts.claim(session, [target], margin_seconds=120)
+    return claimed[contact_id]
 
 
 async def test_due_contacts_of_running_campaigns_are_queued_and_enqueued_up_to_the_batch_size(
     database_url: str, redis_prefix: str
 ) -> None:
-    async with open_runtime(database_url, redis_prefix, scheduler={"batch_size": 3}) as runtime:
+    async with open_runtime(
+        database_url, redis_prefix, scheduler={"batch_size": 3}, dialer={"contacts_per_job": 2}
+    ) as runtime:
         due = await running_campaign(runtime, NUMBERS[:5])
         later = await running_campaign(runtime, NUMBERS[:2], due_at=utcnow().replace(year=2100))
         paused = await running_campaign(runtime, NUMBERS[:2])
@@ -71,7 +70,11 @@ async def test_due_contacts_of_running_campaigns_are_queued_and_enqueued_up_to_t
         queued = [c for c in contacts if c.state == ContactState.QUEUED]
         assert len(queued) == 3
         assert all(c.queued_at is not None for c in queued)
-        assert await queued_job_ids(runtime) == job_ids(runtime, queued)
+        # Two contacts per job, each job named after its first contact's attempt.
+        jobs = await jobs_in_queue(runtime)
+        assert sorted(len(carried) for carried in jobs.values()) == [1, 2]
+        assert sorted(i for carried in jobs.values() for i in carried) == [c.id for c in queued]
+        assert set(jobs) == {runtime.keys.dial_job_id(carried[0], 1) for carried in jobs.values()}
         for other in (later, paused, draft.id):
             assert {c.state for c in await contacts_of(runtime, other)} == {ContactState.PENDING}
 
@@ -147,7 +150,7 @@ async def test_a_paused_campaigns_queued_job_hands_the_contact_back_without_dial
         await service.pause_campaign(session, campaign_id)
     (contact,) = await contacts_of(runtime, campaign_id)
 
-    assert await dial_contact({"runtime": runtime}, contact.id) == "campaign-not-running"
+    assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"campaign-not-running": 1}
 
     (contact,) = await contacts_of(runtime, campaign_id)
     assert contact.state == ContactState.PENDING

@@ -182,4 +182,4 @@ async def test_pausing_from_the_console_unqueues_and_is_audited(runtime: Runtime
         campaign = await session.get(Campaign, cid)
         assert campaign is not None and campaign.state == "paused"
     entry = await _only_entry(runtime)
-    assert (entry.action, entry.details["jobs_withdrawn"]) == ("pause", 1)
+    assert (entry.action, entry.details["contacts_withdrawn"]) == ("pause", 1)

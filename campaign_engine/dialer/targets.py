@@ -1,0 +1,105 @@
+"""What a dial job knows about each of its contacts, read in one query before anything is
+taken: the contact, its campaign, and the calendar that says when it may be called."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_engine.campaigns.compliance import ContactCalendar, blackout_days
+from campaign_engine.campaigns.schedule import from_json
+from campaign_engine.campaigns.states import ContactState
+from campaign_engine.db.models import Campaign, Contact
+
+
+@dataclass(frozen=True)
+class DialTarget:
+    """One contact's next attempt, as read once before anything is taken."""
+
+    contact_id: int
+    campaign_id: str
+    phone: str
+    variables: dict[str, Any]
+    contact_state: str
+    attempts_count: int
+    campaign_state: str
+    agent_id: str
+    provider: str
+    connection_id: str | None
+    agent_variables: list[str] | None
+    max_call_seconds: int
+    max_concurrent: int | None
+    calls_per_minute: int | None
+    calendar: ContactCalendar
+
+    @property
+    def next_attempt_number(self) -> int:
+        return self.attempts_count + 1
+
+    @property
+    def lease(self) -> str:
+        """The concurrency lease of this contact's next attempt (one per attempt number)."""
+        return f"{self.contact_id}:{self.next_attempt_number}"
+
+
+def waiting_state(attempts_count: int) -> str:
+    """The state a contact waits in: ``pending`` before its first call, then ``retrying``."""
+    return (ContactState.RETRYING if attempts_count else ContactState.PENDING).value
+
+
+async def load_targets(session: AsyncSession, contact_ids: Sequence[int]) -> list[DialTarget]:
+    """The contacts that exist among ``contact_ids``, in that order, with their campaigns.
+
+    One query for the contacts and campaigns; the blackout dates once per scheduled
+    campaign.
+    """
+    rows = (
+        await session.execute(
+            select(Contact, Campaign)
+            .join(Campaign, Campaign.id == Contact.campaign_id)
+            .where(Contact.id.in_(list(contact_ids)))
+        )
+    ).all()
+    by_id = {contact.id: (contact, campaign) for contact, campaign in rows}
+    calendars: dict[str, tuple[Any, Any]] = {}
+    targets = []
+    for contact_id in contact_ids:
+        found = by_id.get(contact_id)
+        if found is None:
+            continue
+        contact, campaign = found
+        if campaign.id not in calendars:
+            schedule = from_json(campaign.schedule)
+            blackouts = await blackout_days(session, campaign.id) if schedule else frozenset()
+            calendars[campaign.id] = (schedule, blackouts)
+        schedule, blackouts = calendars[campaign.id]
+        targets.append(
+            DialTarget(
+                contact_id=contact.id,
+                campaign_id=campaign.id,
+                phone=contact.phone_e164,
+                variables=dict(contact.variables or {}),
+                contact_state=contact.state,
+                attempts_count=contact.attempts_count,
+                campaign_state=campaign.state,
+                agent_id=campaign.agent_id,
+                provider=campaign.provider,
+                connection_id=campaign.connection_id,
+                agent_variables=campaign.agent_variables,
+                max_call_seconds=campaign.max_call_seconds,
+                max_concurrent=campaign.max_concurrent,
+                calls_per_minute=campaign.calls_per_minute,
+                calendar=ContactCalendar(schedule, tuple(contact.timezones or ()), blackouts),
+            )
+        )
+    return targets
+
+
+async def load_target(session: AsyncSession, contact_id: int) -> DialTarget | None:
+    """One contact's target, or None if it no longer exists."""
+    found = await load_targets(session, [contact_id])
+    return found[0] if found else None
