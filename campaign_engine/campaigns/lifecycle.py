@@ -6,7 +6,7 @@ and the campaign keeps the latest reason in ``state_reason``.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.states import (
@@ -95,20 +95,19 @@ async def open_contacts(session: AsyncSession, campaign_id: str) -> int:
 async def has_open_contacts(session: AsyncSession, campaign_id: str) -> bool:
     """True while any contact may still be called: active, or waiting with a time.
 
-    One ``LIMIT 1`` probe of ``ix_contacts_due`` (campaign, state, time) per open state, in
-    index order, so the cost does not grow with the campaign. Parked contacts (waiting with
-    no allowed time left) do not count.
+    One ``EXISTS`` probe of ``ix_contacts_due`` (campaign, state, time) per open state, so
+    the cost does not grow with the campaign, all in one statement: separate queries would
+    each see the table at another moment, and a contact moving from ``retrying`` to
+    ``queued`` between two of them would be seen in neither (the campaign would complete
+    under it). Parked contacts (waiting with no allowed time left) do not count.
     """
+    probes = []
     for state in (*CONTACT_ACTIVE, *CONTACT_WAITING):
         conditions = [Contact.campaign_id == campaign_id, Contact.state == state.value]
         if state in CONTACT_WAITING:
             conditions.append(Contact.next_attempt_at.is_not(None))
-        found = await session.scalar(
-            select(Contact.id).where(*conditions).order_by(Contact.next_attempt_at).limit(1)
-        )
-        if found is not None:
-            return True
-    return False
+        probes.append(select(Contact.id).where(*conditions).exists())
+    return bool(await session.scalar(select(or_(*probes))))
 
 
 async def complete_finished(session: AsyncSession) -> list[str]:
