@@ -49,6 +49,6 @@ class RedisKeys:
         return f"{self.prefix}:stats:{name}"
 
     def dial_job_id(self, contact_id: int, attempt_number: int) -> str:
-        """A dial job's id, after its first contact's attempt: arq refuses a second copy
-        while one exists."""
+        """The lead of a dial job's id: its first contact's attempt (the scheduler adds the
+        moment it enqueues, so withdrawing a contact finds every job it leads)."""
         return f"{self.prefix}:dial:{contact_id}:{attempt_number}"

@@ -61,12 +61,13 @@ async def queued_jobs(session: AsyncSession, keys: RedisKeys, campaign_id: str) 
 
 
 async def remove_jobs(redis: Redis, keys: RedisKeys, job_ids: Iterable[str]) -> int:
-    """Take these jobs (and any re-enqueued copy, ``<id>:r...``) out of the arq queue."""
+    """Take the jobs these leads name (``keys.dial_job_id``), however often and whenever
+    they were enqueued, out of the arq queue."""
     wanted = set(job_ids)
     if not wanted:
         return 0
     members = [_text(item) for item in await redis.zrange(keys.queue, 0, -1)]
-    doomed = [m for m in members if m in wanted or _original(m) in wanted]
+    doomed = [m for m in members if _lead(m) in wanted]
     if not doomed:
         return 0
     async with redis.pipeline(transaction=True) as pipe:
@@ -76,9 +77,9 @@ async def remove_jobs(redis: Redis, keys: RedisKeys, job_ids: Iterable[str]) -> 
     return int(removed)
 
 
-def _original(job_id: str) -> str:
-    """The first enqueue's id of a job enqueued again (``<id>:r<ms>``)."""
-    base, sep, tail = job_id.rpartition(":r")
+def _lead(job_id: str) -> str:
+    """The lead part of a dial job's id (``<lead>:<enqueued at>``): its first contact's."""
+    base, sep, tail = job_id.rpartition(":")
     return base if sep and tail.isdigit() else job_id
 
 

@@ -144,17 +144,19 @@ class Scheduler:
                 or 0
             )
 
-    async def _enqueue(self, contacts: list[tuple[int, int]], *, again: bool = False) -> None:
+    async def _enqueue(self, contacts: list[tuple[int, int]]) -> None:
         """Enqueue one campaign's ``(contact_id, attempts_count)``s, a job per chunk.
 
-        A first enqueue names each job after its first contact's attempt, so a second
-        scheduler (or a retried tick) cannot double it. Enqueueing ``again`` (the old job
-        may be stuck in a dead worker, where arq would hold its id for a long time) uses a
-        fresh id: if both jobs ever run, the database claim lets only one of them dial.
+        Each job is named after its first contact's attempt plus the moment it was
+        enqueued: never an id arq still holds. (A contact handed back without an attempt —
+        no slot, a 429 — is queued again under the same attempt number, maybe while the job
+        that handed it back still runs; an id of that job's would be refused, silently.)
+        Doubling is what the database guards against: only ``waiting`` contacts are queued,
+        and only ``queued`` ones are claimed, once.
         """
         keys = self.runtime.keys
         size = self.runtime.settings.dialer.contacts_per_job
-        suffix = f":r{time.time_ns() // 1_000_000}" if again else ""
+        suffix = f":{time.time_ns()}"
         jobs = [contacts[start : start + size] for start in range(0, len(contacts), size)]
         for start in range(0, len(jobs), ENQUEUE_CHUNK):
             await asyncio.gather(
@@ -198,7 +200,7 @@ class Scheduler:
         for row in rows:
             by_campaign[row.campaign_id].append((row.id, row.attempts_count))
         for contacts in by_campaign.values():
-            await self._enqueue(contacts, again=True)
+            await self._enqueue(contacts)
         return len(rows)
 
     async def rebuild_if_redis_was_lost(self) -> int:

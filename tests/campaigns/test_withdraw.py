@@ -81,12 +81,12 @@ async def test_resuming_queues_the_withdrawn_contacts_again(runtime: Runtime) ->
     assert sorted(carried) == [c.id for c in contacts]
 
 
-async def test_a_job_enqueued_again_with_a_fresh_id_is_withdrawn_too(runtime: Runtime) -> None:
+async def test_a_job_enqueued_again_is_withdrawn_too(runtime: Runtime) -> None:
     campaign_id = await running_campaign(runtime, NUMBERS[:1])
     scheduler = Scheduler(runtime)
     assert await scheduler.enqueue_due() == 1
     (contact,) = await contacts_of(runtime, campaign_id)
-    await scheduler._enqueue([(contact.id, 0)], again=True)  # what requeue_stale sends
+    await scheduler._enqueue([(contact.id, 0)])  # what requeue_stale sends
     assert len(await queued_job_ids(runtime)) == 2
 
     assert await pause_and_withdraw(runtime, campaign_id) == 2

@@ -74,7 +74,9 @@ async def test_due_contacts_of_running_campaigns_are_queued_and_enqueued_up_to_t
         jobs = await jobs_in_queue(runtime)
         assert sorted(len(carried) for carried in jobs.values()) == [1, 2]
         assert sorted(i for carried in jobs.values() for i in carried) == [c.id for c in queued]
-        assert set(jobs) == {runtime.keys.dial_job_id(carried[0], 1) for carried in jobs.values()}
+        assert {job.rpartition(":")[0] for job in jobs} == {
+            runtime.keys.dial_job_id(carried[0], 1) for carried in jobs.values()
+        }
         for other in (later, paused, draft.id):
             assert {c.state for c in await contacts_of(runtime, other)} == {ContactState.PENDING}
 
@@ -92,16 +94,15 @@ async def test_a_contact_queued_too_long_is_enqueued_again_once(runtime: Runtime
     scheduler = Scheduler(runtime)
     assert await scheduler.enqueue_due() == 1
     (contact,) = await contacts_of(runtime, campaign_id)
-    await runtime.redis.delete(
-        runtime.keys.queue, f"arq:job:{runtime.keys.dial_job_id(contact.id, 1)}"
-    )
+    (lost,) = await queued_job_ids(runtime)
+    await runtime.redis.delete(runtime.keys.queue, f"arq:job:{lost}")
     async with runtime.sessions() as session, session.begin():
         await session.execute(update(Contact).values(queued_at=ago(3600)))
 
     assert await scheduler.requeue_stale() == 1
     (job_id,) = await queued_job_ids(runtime)
     # A fresh id: the old one may still be held by a dead worker's in-progress job.
-    assert job_id.startswith(runtime.keys.dial_job_id(contact.id, 1) + ":r")
+    assert job_id.startswith(runtime.keys.dial_job_id(contact.id, 1) + ":") and job_id != lost
     assert await scheduler.requeue_stale() == 0
 
 
@@ -202,3 +203,25 @@ async def test_a_running_campaign_completes_when_all_its_contacts_are_final(
 
     assert (await scheduler.tick()).completed == []
     assert len(await events_of(runtime, done)) == 2  # started, completed
+
+
+async def test_a_contact_handed_back_while_its_job_still_runs_is_enqueued_again_not_refused(
+    runtime: Runtime,
+) -> None:
+    """No slot or a 429 hands a contact back under the same attempt number while the job
+    that carried it may still be running (arq still holds that job's id)."""
+    campaign_id = await running_campaign(runtime, NUMBERS[:1])
+    scheduler = Scheduler(runtime)
+    assert await scheduler.enqueue_due() == 1
+    (running_job,) = await queued_job_ids(runtime)
+    (contact,) = await contacts_of(runtime, campaign_id)
+    async with runtime.sessions() as session, session.begin():
+        target = await load_target(session, contact.id)
+        assert target is not None
+        assert await attempts.hand_back(session, [target], reason=None) == 1
+
+    assert await scheduler.enqueue_due() == 1
+
+    jobs = await jobs_in_queue(runtime)
+    assert len(jobs) == 2 and running_job in jobs
+    assert list(jobs.values()) == [[contact.id], [contact.id]]
