@@ -106,7 +106,7 @@ def _settings(database_url: str, prefix: str, sim_url: str) -> Settings:
             "vocobase": {"calls_per_minute": UNLIMITED, "concurrency": UNLIMITED},
             "providers": {"mcube": {"calls_per_second": UNLIMITED}},
         },
-        scheduler={"tick_seconds": 0.05, "batch_size": 2000, "reconcile_after_seconds": 3600},
+        scheduler={"tick_seconds": 0.25, "batch_size": 2000, "reconcile_after_seconds": 3600},
     )
 
 

@@ -63,6 +63,9 @@ class VocobaseSettings(_Section):
     previous_webhook_secrets: list[SecretStr] = Field(default_factory=list)
     timeout_seconds: float = Field(default=10.0, gt=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Connections one process keeps to Vocobase; more requests wait their turn. httpx checks
+    # every pooled connection on every request, so a big pool costs CPU on each call start.
+    max_connections: int = Field(default=4, gt=0, le=1000)
 
     def webhook_secrets(self) -> list[str]:
         found = [self.webhook_secret, *self.previous_webhook_secrets]

@@ -55,6 +55,7 @@ class Runtime:
             api_key,
             timeout=settings.vocobase.timeout_seconds,
             connect_timeout=settings.vocobase.connect_timeout_seconds,
+            max_connections=settings.vocobase.max_connections,
         )
         return cls(
             settings=settings,

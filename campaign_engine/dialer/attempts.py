@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -129,27 +130,27 @@ async def claim(
             await hand_back(session, targets, reason=f"campaign {campaign_state}")
         return {}
     now = utcnow()
+    # An executemany (one compiled statement, cached) rather than a VALUES list of varying
+    # length, which would be compiled anew for every batch.
     rows = await session.execute(
-        insert(CallAttempt)
-        .values(
-            [
-                {
-                    "contact_id": target.contact_id,
-                    "campaign_id": campaign_id,
-                    "attempt_number": target.next_attempt_number,
-                    "state": AttemptState.DIALING.value,
-                    "provider": target.provider,
-                    "to_number": target.phone,
-                    "claimed_at": now,
-                    "deadline_at": now
-                    + timedelta(seconds=target.max_call_seconds + margin_seconds),
-                    "updated_at": now,
-                }
-                for target in targets
-                if target.contact_id in claimed
-            ]
-        )
-        .returning(CallAttempt.id, CallAttempt.contact_id)
+        insert(CallAttempt).returning(
+            CallAttempt.id, CallAttempt.contact_id, sort_by_parameter_order=True
+        ),
+        [
+            {
+                "contact_id": target.contact_id,
+                "campaign_id": campaign_id,
+                "attempt_number": target.next_attempt_number,
+                "state": AttemptState.DIALING.value,
+                "provider": target.provider,
+                "to_number": target.phone,
+                "claimed_at": now,
+                "deadline_at": now + timedelta(seconds=target.max_call_seconds + margin_seconds),
+                "updated_at": now,
+            }
+            for target in targets
+            if target.contact_id in claimed
+        ],
     )
     return {contact_id: attempt_id for attempt_id, contact_id in rows}
 
@@ -168,15 +169,15 @@ async def mark_started_many(
     now = utcnow()
     table = CallAttempt.__table__
     assert isinstance(table, Table)
-    open_states = [AttemptState.DIALING.value, AttemptState.UNKNOWN.value]
+    # No IN list here: an executemany cannot expand one.
+    still_open = or_(
+        table.c.state == AttemptState.DIALING.value, table.c.state == AttemptState.UNKNOWN.value
+    )
     await session.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"))
         .values(
-            state=case(
-                (table.c.state.in_(open_states), AttemptState.STARTED.value),
-                else_=table.c.state,
-            ),
+            state=case((still_open, AttemptState.STARTED.value), else_=table.c.state),
             call_id=func.coalesce(table.c.call_id, bindparam("b_call")),
             session_id=func.coalesce(table.c.session_id, bindparam("b_session")),
             started_at=func.coalesce(table.c.started_at, bindparam("b_now")),

@@ -234,7 +234,11 @@ async def test_a_job_starts_as_many_of_its_contacts_as_the_limits_have_room_for_
         simulator=simulator,
         with_worker=False,
         with_scheduler=False,
-        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": 2}},
+        limits={
+            "vocobase": {"calls_per_minute": 6000, "concurrency": 2},
+            # High enough for a burst: both starts go in one wave.
+            "providers": {"mcube": {"calls_per_second": 1000}},
+        },
         dialer={"max_wait_seconds": 0.5},
     ) as engine:
         runtime = engine.runtime

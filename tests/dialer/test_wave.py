@@ -94,3 +94,24 @@ async def test_a_wave_claimed_elsewhere_sends_nothing_and_frees_its_leases(
     assert engine.simulator.ledger.calls == []
     assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 0
     assert len(await attempts_of(runtime, campaign_id)) == 2
+
+
+async def test_a_wave_of_accepted_starts_stores_every_call_id_in_one_go(
+    database_url: str, redis_prefix: str
+) -> None:
+    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000))
+    async with running_engine(
+        database_url, redis_prefix, simulator=simulator, with_worker=False, with_scheduler=False
+    ) as engine:
+        runtime = engine.runtime
+        campaign_id, wave = await leased_wave(engine, NUMBERS[:5])
+
+        assert await run_wave(runtime, wave) == {"started": 5}
+
+        attempts_by_number = {a.to_number: a for a in await attempts_of(runtime, campaign_id)}
+        placed = {call.to_number: call.call_id for call in engine.simulator.ledger.calls}
+        assert {n: a.call_id for n, a in attempts_by_number.items()} == placed
+        assert {a.state for a in attempts_by_number.values()} == {AttemptState.STARTED}
+        contacts = await contacts_of(runtime, campaign_id)
+        assert {c.state for c in contacts} == {ContactState.CALLING}
+        assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 5
