@@ -85,6 +85,16 @@ async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
+def in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed session: a query, or an action with its audit entry."""
+
+    async def go() -> T:
+        async with db_session(settings) as session:
+            return await work(session)
+
+    return run(go)
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Text on a terminal, JSON lines otherwise (a log collector); numbers always masked."""
     logging.basicConfig(
