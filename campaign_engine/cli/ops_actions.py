@@ -16,30 +16,33 @@ import typer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.cli.common import db_session, in_session, run, settings_from
+from campaign_engine.cli.common import (
+    ACTOR_HELP,
+    actor_name,
+    db_session,
+    in_session,
+    run,
+    settings_from,
+)
 from campaign_engine.keys import RedisKeys
-from campaign_engine.ops import actions, audit, campaign_control
+from campaign_engine.ops import actions, campaign_control
 
-ACTOR = typer.Option(None, "--actor", help="Who acts (default: $USER); recorded in the audit log.")
+ACTOR = typer.Option(None, "--actor", help=ACTOR_HELP)
 
 
 def _act(ctx: typer.Context, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
     return in_session(settings_from(ctx), action)
 
 
-def _actor(actor: str | None) -> str:
-    return actor or audit.default_actor()
-
-
 def retry_now_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
     """Call a waiting contact now, or a given-up (exhausted/failed) one again."""
-    before = _act(ctx, lambda s: actions.retry_now(s, contact_id, actor=_actor(actor)))
+    before = _act(ctx, lambda s: actions.retry_now(s, contact_id, actor=actor_name(actor)))
     typer.echo(f"contact {contact_id} ({before}) is due now")
 
 
 def skip_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
     """Never call this contact in its campaign."""
-    _act(ctx, lambda s: actions.skip(s, contact_id, actor=_actor(actor)))
+    _act(ctx, lambda s: actions.skip(s, contact_id, actor=actor_name(actor)))
     typer.echo(f"contact {contact_id} skipped")
 
 
@@ -51,7 +54,7 @@ def suppress_command(
 ) -> None:
     """Put the contact's number on the do-not-call list (and close it if waiting)."""
     closed = _act(
-        ctx, lambda s: actions.suppress(s, contact_id, actor=_actor(actor), reason=reason)
+        ctx, lambda s: actions.suppress(s, contact_id, actor=actor_name(actor), reason=reason)
     )
     typer.echo(f"contact {contact_id}'s number suppressed" + (", contact closed" if closed else ""))
 
@@ -77,7 +80,7 @@ def edit_vars_command(
 
     async def go(session: AsyncSession) -> dict[str, Any]:
         return await actions.edit_variables(
-            session, contact_id, actor=_actor(actor), values=_pairs(values), remove=remove
+            session, contact_id, actor=actor_name(actor), values=_pairs(values), remove=remove
         )
 
     typer.echo(json.dumps(_act(ctx, go), sort_keys=True))
@@ -87,7 +90,9 @@ def requeue_reason_command(
     ctx: typer.Context, campaign_id: str, reason: str, actor: str | None = ACTOR
 ) -> None:
     """Call again now every contact of the campaign waiting or given up for this reason."""
-    count = _act(ctx, lambda s: actions.requeue_reason(s, campaign_id, reason, actor=_actor(actor)))
+    count = _act(
+        ctx, lambda s: actions.requeue_reason(s, campaign_id, reason, actor=actor_name(actor))
+    )
     typer.echo(f"requeued {count}")
 
 
@@ -99,7 +104,7 @@ def _control(ctx: typer.Context, campaign_id: str, action: str, actor: str | Non
     async def go() -> None:
         async with db_session(settings) as session:
             jobs = await campaign_control.control(
-                session, keys, campaign_id, action, actor=_actor(actor), reason=reason
+                session, keys, campaign_id, action, actor=actor_name(actor), reason=reason
             )
         redis = Redis.from_url(settings.redis.url)
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from campaign_engine.ops.audit import default_actor
 from tests.cli.support import Cli, one_line_error
 
 
@@ -108,3 +109,23 @@ def test_contacts_on_the_list_are_refused_by_the_import(cli: Cli, tmp_path: Path
 )
 def test_mistakes_are_one_clear_line(cli: Cli, args: list[str], code: int, message: str) -> None:
     assert message in one_line_error(cli("suppress", *args), code)
+
+
+def test_adding_importing_and_removing_are_audited_under_the_actor_with_the_reason(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.ok("suppress", "add", "+919876543210", "--reason", "asked not to", "--actor", "asha")
+    (tmp_path / "dnc.csv").write_text("phone\n+919876543211\n", encoding="utf-8")
+    cli.ok("suppress", "import", "dnc.csv", "--reason", "from the CRM")
+    cli.ok("suppress", "remove", "+919876543210", "--reason", "consented", "--by", "ravi")
+
+    logged = cli.json("ops", "audit")
+    assert [(e["action"], e["actor"], e["target_type"], e["target_id"]) for e in logged] == [
+        ("suppress-remove", "ravi", "number", "+919876543210"),
+        ("suppress-import", default_actor(), "file", "dnc.csv"),
+        ("suppress-add", "asha", "number", "+919876543210"),
+    ]
+    assert [e["details"]["reason"] for e in logged] == ["consented", "from the CRM", "asked not to"]
+    assert logged[0]["details"]["added_by"] == "asha"
+    [left] = cli.json("suppress", "list")
+    assert (left["pattern"], left["created_by"]) == ("+919876543211", default_actor())
