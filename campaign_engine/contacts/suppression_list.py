@@ -56,11 +56,14 @@ def prefix_pattern(raw: str) -> str:
 
 @dataclass
 class AddResult:
-    added: int = 0
-    already: int = 0
-    """Entries that were on the list already (same kind, pattern and scope)."""
     new: list[tuple[str, str]] = field(default_factory=list)
     """The ``(kind, pattern)`` entries this call added."""
+    already: int = 0
+    """Entries that were on the list already (same kind, pattern and scope)."""
+
+    @property
+    def added(self) -> int:
+        return len(self.new)
 
 
 AfterBatch = Callable[[AsyncSession, AddResult], Awaitable[None]]
@@ -117,7 +120,6 @@ async def add_entries(
         )
     if rows:
         await session.execute(insert(Suppression), rows)
-    result.added = len(rows)
     return result
 
 
