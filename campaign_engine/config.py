@@ -216,6 +216,8 @@ class OpsSettings(_Section):
     """The operator's console: off until a token is set (better in CAMPAIGN_ENGINE_OPS_TOKEN)."""
 
     token: SecretStr = SecretStr("")
+    # How often the console's overview, campaign and audit pages reload themselves.
+    refresh_seconds: int = Field(default=10, ge=1)
 
     @property
     def enabled(self) -> bool:

@@ -19,6 +19,7 @@ from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.ops.audit import default_actor
 from campaign_engine.ops.logs import handler
 from campaign_engine.vocobase.errors import VocobaseError
 
@@ -36,6 +37,14 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     LookupError,
     ValueError,
 )
+
+
+ACTOR_HELP = "Who acts (default: $USER); recorded in the audit log."
+
+
+def actor_name(actor: str | None) -> str:
+    """The ``--actor`` given, else the login running the command."""
+    return actor or default_actor()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -83,6 +92,16 @@ async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         await engine.dispose()
+
+
+def in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed session: a query, or an action with its audit entry."""
+
+    async def go() -> T:
+        async with db_session(settings) as session:
+            return await work(session)
+
+    return run(go)
 
 
 def setup_logging(level: str = "INFO") -> None:

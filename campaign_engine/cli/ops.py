@@ -1,15 +1,13 @@
 """``campaign-engine ops``: the operator's console in the terminal.
 
 Views (``overview``, ``limits``, ``retries``, ``dead``, ``contact``, ``audit``) print rich
-tables, or JSON with ``--json``; actions (``retry-now``, ``skip``, ``suppress``,
-``edit-vars``, ``requeue-reason``, ``pause``, ``resume``, ``cancel``) are recorded in the
-audit log under ``--actor`` (default: the login running the command).
+tables, or JSON with ``--json``; the actions, audited under ``--actor``, are in
+:mod:`campaign_engine.cli.ops_actions`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
@@ -17,12 +15,18 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.cli.common import console, db_session, print_json, run, settings_from
-from campaign_engine.config import Settings
+from campaign_engine.cli import ops_actions
+from campaign_engine.cli.common import (
+    console,
+    db_session,
+    in_session,
+    print_json,
+    run,
+    settings_from,
+)
 from campaign_engine.keys import RedisKeys
-from campaign_engine.ops import actions, audit, campaign_control
+from campaign_engine.ops import audit
 from campaign_engine.ops.history import contact_history
 from campaign_engine.ops.limits import limits_view
 from campaign_engine.ops.progress import overview
@@ -31,7 +35,6 @@ from campaign_engine.ops.queues import dead_letters, retry_queue
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-ACTOR = typer.Option(None, "--actor", help="Who acts (default: $USER); recorded in the audit log.")
 CAMPAIGN = typer.Option(None, "--campaign", help="Only this campaign.")
 PHONE = typer.Option(None, "--phone", help="Only numbers containing these digits.")
 LIMIT = typer.Option(100, "--limit", min=1, help="At most this many rows.")
@@ -65,14 +68,6 @@ def _show(data: BaseModel | list[Any], as_json: bool, render: Callable[[], None]
     render()
 
 
-def _read(settings: Settings, query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        async with db_session(settings) as session:
-            return await query(session)
-
-    return run(go)
-
-
 @app.command("overview")
 def overview_command(
     ctx: typer.Context,
@@ -80,7 +75,7 @@ def overview_command(
     as_json: bool = JSON,
 ) -> None:
     """Campaigns: progress, calls in flight, recent rate, ETA, and why paused or stopped."""
-    rows = _read(settings_from(ctx), lambda s: overview(s, include_finished=include_finished))
+    rows = in_session(settings_from(ctx), lambda s: overview(s, include_finished=include_finished))
 
     def render() -> None:
         table = Table(title="campaigns", title_justify="left")
@@ -145,7 +140,7 @@ def retries_command(
     as_json: bool = JSON,
 ) -> None:
     """Contacts waiting for a retry, soonest first, with counts by reason."""
-    queue = _read(
+    queue = in_session(
         settings_from(ctx),
         lambda s: retry_queue(s, campaign_id=campaign, phone=phone, reason=reason, limit=limit),
     )
@@ -167,7 +162,7 @@ def dead_command(
     as_json: bool = JSON,
 ) -> None:
     """Contacts given up on (exhausted, failed, suppressed) and attempts stuck or expired."""
-    dead = _read(
+    dead = in_session(
         settings_from(ctx),
         lambda s: dead_letters(s, campaign_id=campaign, phone=phone, limit=limit),
     )
@@ -186,7 +181,7 @@ def dead_command(
 @app.command("contact")
 def contact_command(ctx: typer.Context, contact_id: int, as_json: bool = JSON) -> None:
     """One contact's history: every attempt and the raw webhooks it received."""
-    history = _read(settings_from(ctx), lambda s: contact_history(s, contact_id))
+    history = in_session(settings_from(ctx), lambda s: contact_history(s, contact_id))
 
     def render() -> None:
         console.print(
@@ -221,7 +216,7 @@ def audit_command(
 ) -> None:
     """The latest operator actions, newest first."""
     kind, _, ident = (target or "").partition(":")
-    rows = _read(
+    rows = in_session(
         settings_from(ctx),
         lambda s: audit.entries(s, limit=limit, target_type=kind or None, target_id=ident or None),
     )
@@ -229,121 +224,4 @@ def audit_command(
     _show(rows, as_json, lambda: _table("audit log", rows, columns))
 
 
-def _act(ctx: typer.Context, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    return _read(settings_from(ctx), action)
-
-
-def _actor(actor: str | None) -> str:
-    return actor or audit.default_actor()
-
-
-@app.command("retry-now")
-def retry_now_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
-    """Call a waiting contact now, or a given-up (exhausted/failed) one again."""
-    before = _act(ctx, lambda s: actions.retry_now(s, contact_id, actor=_actor(actor)))
-    typer.echo(f"contact {contact_id} ({before}) is due now")
-
-
-@app.command("skip")
-def skip_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
-    """Never call this contact in its campaign."""
-    _act(ctx, lambda s: actions.skip(s, contact_id, actor=_actor(actor)))
-    typer.echo(f"contact {contact_id} skipped")
-
-
-@app.command("suppress")
-def suppress_command(
-    ctx: typer.Context,
-    contact_id: int,
-    reason: str | None = typer.Option(None, "--reason"),
-    actor: str | None = ACTOR,
-) -> None:
-    """Put the contact's number on the do-not-call list (and close it if waiting)."""
-    closed = _act(
-        ctx, lambda s: actions.suppress(s, contact_id, actor=_actor(actor), reason=reason)
-    )
-    typer.echo(f"contact {contact_id}'s number suppressed" + (", contact closed" if closed else ""))
-
-
-def _pairs(raw: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in raw:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--set wants NAME=VALUE, got {item!r}")
-        values[name] = value
-    return values
-
-
-@app.command("edit-vars")
-def edit_vars_command(
-    ctx: typer.Context,
-    contact_id: int,
-    values: list[str] = typer.Option([], "--set", help="NAME=VALUE (repeatable)."),
-    remove: list[str] = typer.Option([], "--unset", help="NAME (repeatable)."),
-    actor: str | None = ACTOR,
-) -> None:
-    """Change a contact's variables and call it again now."""
-
-    async def go(session: AsyncSession) -> dict[str, Any]:
-        return await actions.edit_variables(
-            session, contact_id, actor=_actor(actor), values=_pairs(values), remove=remove
-        )
-
-    typer.echo(json.dumps(_act(ctx, go), sort_keys=True))
-
-
-@app.command("requeue-reason")
-def requeue_reason_command(
-    ctx: typer.Context, campaign_id: str, reason: str, actor: str | None = ACTOR
-) -> None:
-    """Call again now every contact of the campaign waiting or given up for this reason."""
-    count = _act(ctx, lambda s: actions.requeue_reason(s, campaign_id, reason, actor=_actor(actor)))
-    typer.echo(f"requeued {count}")
-
-
-def _control(ctx: typer.Context, campaign_id: str, action: str, actor: str | None,
-             reason: str | None) -> None:  # fmt: skip
-    settings = settings_from(ctx)
-    keys = RedisKeys(settings.redis.prefix)
-
-    async def go() -> None:
-        async with db_session(settings) as session:
-            jobs = await campaign_control.control(
-                session, keys, campaign_id, action, actor=_actor(actor), reason=reason
-            )
-        redis = Redis.from_url(settings.redis.url)
-        try:
-            await campaign_control.withdraw(redis, keys, jobs)
-        finally:
-            await redis.aclose()
-
-    run(go)
-    typer.echo(f"campaign {campaign_id}: {action} done")
-
-
-REASON = typer.Option(None, "--reason", help="Why (recorded with the state change).")
-
-
-@app.command("pause")
-def pause_command(
-    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
-) -> None:
-    """Pause a campaign (queued jobs are withdrawn)."""
-    _control(ctx, campaign_id, "pause", actor, reason)
-
-
-@app.command("resume")
-def resume_command(
-    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
-) -> None:
-    """Resume a paused campaign."""
-    _control(ctx, campaign_id, "resume", actor, reason)
-
-
-@app.command("cancel")
-def cancel_command(
-    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
-) -> None:
-    """Cancel a campaign: every contact not final or in a call is canceled."""
-    _control(ctx, campaign_id, "cancel", actor, reason)
+ops_actions.register(app)

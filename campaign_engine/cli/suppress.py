@@ -3,7 +3,9 @@
 Numbers are stored in E.164 (national forms read with ``--default-region``, else the
 campaign's); prefixes are written in international form (``--prefix +1800``). Entries are
 global unless ``--campaign`` names one campaign. Imports refuse suppressed numbers, and the
-dialer checks again right before every call.
+dialer checks again right before every call. Adding, importing and removing are written to
+the audit log under ``--actor`` (default: the login running the command), like every other
+operator action (see :mod:`campaign_engine.ops.suppression_actions`).
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.cli.common import console, db_session, fail, print_json, run, settings_from
+from campaign_engine.cli.common import (
+    ACTOR_HELP,
+    actor_name,
+    console,
+    db_session,
+    fail,
+    print_json,
+    run,
+    settings_from,
+)
 from campaign_engine.contacts.suppression import NUMBER, PREFIX
 from campaign_engine.contacts.suppression_list import (
-    DEFAULT_CREATED_BY,
     SuppressionImport,
-    add_entries,
     import_entries,
     list_entries,
     number_pattern,
     prefix_pattern,
-    remove_by_id,
-    remove_entries,
 )
 from campaign_engine.db.models import Campaign, Suppression
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.ops import suppression_actions
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -38,6 +46,8 @@ CAMPAIGN = typer.Option(None, "--campaign", help="For this campaign only (defaul
 REGION = typer.Option(
     None, help="Region (e.g. IN) for numbers without a country code (default: the campaign's)."
 )
+# ``--by`` was the name before ``--actor``; scripts that use it keep working.
+ACTOR = typer.Option(None, "--actor", "--by", help=ACTOR_HELP)
 
 
 async def _region(session: AsyncSession, campaign_id: str | None, region: str | None) -> str | None:
@@ -63,7 +73,7 @@ def add_command(
     campaign_id: str | None = CAMPAIGN,
     reason: str | None = typer.Option(None, help="Why (shown wherever the entry blocks a call)."),
     default_region: str | None = REGION,
-    created_by: str = typer.Option(DEFAULT_CREATED_BY, "--by", help="Who is adding them."),
+    actor: str | None = ACTOR,
 ) -> None:
     """Add numbers and prefixes to the do-not-call list."""
     if not numbers and not prefix:
@@ -74,8 +84,8 @@ def add_command(
         async with db_session(settings) as session:
             region = await _region(session, campaign_id, default_region)
             entries = _entries(numbers or [], prefix, region)
-            result = await add_entries(
-                session, entries, campaign_id=campaign_id, reason=reason, created_by=created_by
+            result = await suppression_actions.add(
+                session, entries, actor=actor_name(actor), campaign_id=campaign_id, reason=reason
             )
             return result.added, result.already
 
@@ -94,11 +104,12 @@ def import_command(
     encoding: str | None = typer.Option(None, help="File encoding (else detected)."),
     delimiter: str | None = typer.Option(None, help="Field delimiter (else sniffed)."),
     rejects: Path | None = typer.Option(None, help="Write rows that are not numbers here."),
-    created_by: str = typer.Option(DEFAULT_CREATED_BY, "--by", help="Who is adding them."),
+    actor: str | None = ACTOR,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Add every number of a CSV file (read like a contact list) to the do-not-call list."""
     settings = settings_from(ctx)
+    who = actor_name(actor)
 
     async def import_them() -> SuppressionImport:
         async with db_session(settings) as session:
@@ -110,12 +121,15 @@ def import_command(
                 file,
                 campaign_id=campaign_id,
                 reason=reason,
-                created_by=created_by,
+                created_by=who,
                 default_region=region,
                 phone_column=phone_column,
                 encoding=encoding,
                 delimiter=delimiter,
                 rejects_path=rejects,
+                after_batch=suppression_actions.import_audit(
+                    file, actor=who, campaign_id=campaign_id, reason=reason
+                ),
             )
         finally:
             await engine.dispose()
@@ -144,6 +158,8 @@ def remove_command(
         None, "--campaign", help="Remove the campaign's entry (default: the global one)."
     ),
     default_region: str | None = REGION,
+    reason: str | None = typer.Option(None, help="Why (recorded in the audit log)."),
+    actor: str | None = ACTOR,
 ) -> None:
     """Take numbers, prefixes or entries off the do-not-call list."""
     if not numbers and not prefix and not entry_id:
@@ -154,10 +170,14 @@ def remove_command(
         async with db_session(settings) as session:
             region = await _region(session, campaign_id, default_region)
             entries = _entries(numbers or [], prefix, region)
-            removed = await remove_entries(session, entries, campaign_id=campaign_id)
-            for one in entry_id:
-                await remove_by_id(session, one)
-            removed += len(entry_id)
+            removed = await suppression_actions.remove(
+                session,
+                entries,
+                actor=actor_name(actor),
+                entry_ids=entry_id,
+                campaign_id=campaign_id,
+                reason=reason,
+            )
             if not removed:
                 scope = f"campaign {campaign_id}" if campaign_id else "the global list"
                 raise LookupError(f"nothing to remove: not on {scope}")

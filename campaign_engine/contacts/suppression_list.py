@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.contacts.columns import ColumnMapping, normalize_header
@@ -57,9 +56,17 @@ def prefix_pattern(raw: str) -> str:
 
 @dataclass
 class AddResult:
-    added: int = 0
+    new: list[tuple[str, str]] = field(default_factory=list)
+    """The ``(kind, pattern)`` entries this call added."""
     already: int = 0
     """Entries that were on the list already (same kind, pattern and scope)."""
+
+    @property
+    def added(self) -> int:
+        return len(self.new)
+
+
+AfterBatch = Callable[[AsyncSession, AddResult], Awaitable[None]]
 
 
 async def add_entries(
@@ -100,6 +107,7 @@ async def add_entries(
             result.already += 1
             continue
         present.add((kind, pattern))
+        result.new.append((kind, pattern))
         own = reasons[index] if reasons is not None else None
         rows.append(
             {
@@ -112,7 +120,6 @@ async def add_entries(
         )
     if rows:
         await session.execute(insert(Suppression), rows)
-    result.added = len(rows)
     return result
 
 
@@ -121,21 +128,24 @@ async def remove_entries(
     entries: Iterable[tuple[str, str]],
     *,
     campaign_id: str | None = None,
-) -> int:
-    """Remove these entries from the given scope (global when no campaign); returns how many."""
-    removed = 0
+) -> list[Suppression]:
+    """Remove these entries from the given scope (global when no campaign); the ones removed."""
+    removed: list[Suppression] = []
     scope = (
         Suppression.campaign_id.is_(None)
         if campaign_id is None
         else Suppression.campaign_id == campaign_id
     )
     for kind, pattern in entries:
-        outcome = await session.execute(
-            delete(Suppression).where(
+        found = await session.scalars(
+            select(Suppression).where(
                 scope, Suppression.kind == kind, Suppression.pattern == pattern
             )
         )
-        removed += cast(CursorResult[Any], outcome).rowcount
+        for entry in found.all():
+            await session.delete(entry)
+            removed.append(entry)
+    await session.flush()
     return removed
 
 
@@ -194,10 +204,12 @@ async def import_entries(
     encoding: str | None = None,
     delimiter: str | None = None,
     rejects_path: Path | None = None,
+    after_batch: AfterBatch | None = None,
 ) -> SuppressionImport:
     """Add every number of a CSV file (read like a contact list: any encoding or delimiter,
     the phone column detected); a ``reason`` column, if there is one, gives each row's
-    reason. Written in committed batches; rows that are not numbers are reported."""
+    reason. Written in committed batches; rows that are not numbers are reported.
+    ``after_batch`` runs inside each batch's transaction (to audit it with the batch)."""
     region = check_region(default_region)
     if campaign_id is not None:
         async with sessions() as session:
@@ -234,12 +246,14 @@ async def import_entries(
                 batch_reasons.append(own)
                 if len(batch) >= IMPORT_BATCH:
                     await _add_batch(
-                        sessions, summary, batch, batch_reasons, campaign_id, reason, created_by
-                    )
+                        sessions, summary, batch, batch_reasons,
+                        campaign_id, reason, created_by, after_batch,
+                    )  # fmt: skip
                     batch, batch_reasons = [], []
             await _add_batch(
-                sessions, summary, batch, batch_reasons, campaign_id, reason, created_by
-            )
+                sessions, summary, batch, batch_reasons,
+                campaign_id, reason, created_by, after_batch,
+            )  # fmt: skip
         finally:
             if report:
                 report.close()
@@ -264,6 +278,7 @@ async def _add_batch(
     campaign_id: str | None,
     reason: str | None,
     created_by: str,
+    after_batch: AfterBatch | None,
 ) -> None:
     if not batch:
         return
@@ -276,5 +291,7 @@ async def _add_batch(
             created_by=created_by,
             reasons=reasons,
         )
+        if after_batch is not None:
+            await after_batch(session, added)
     summary.added += added.added
     summary.already += added.already

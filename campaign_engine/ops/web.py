@@ -99,7 +99,7 @@ async def login(request: Request) -> Response:
 async def home(request: Request) -> Response:
     async with _runtime(request).sessions() as session:
         rows = await overview(session, include_finished=True)
-    return _html(web_pages.overview_page(rows))
+    return _html(web_pages.overview_page(rows, _ops(request).refresh_seconds))
 
 
 async def campaign(request: Request) -> Response:
@@ -111,7 +111,8 @@ async def campaign(request: Request) -> Response:
         since = utcnow() - timedelta(hours=4)
         rows = await web_charts.attempts_since(session, campaign_id, since)
     charts = web_charts.calls_per_minute(rows) + web_charts.outcomes_over_time(rows)
-    return _html(web_pages.campaign_page(found[0], charts, _csrf(request)))
+    page = web_pages.campaign_page(found[0], charts, _csrf(request), _ops(request).refresh_seconds)
+    return _html(page)
 
 
 async def retries(request: Request) -> Response:
@@ -129,7 +130,7 @@ async def retries(request: Request) -> Response:
 async def audit_log(request: Request) -> Response:
     async with _runtime(request).sessions() as session:
         entries = await audit.entries(session, limit=200)
-    return _html(web_pages.audit_page(entries))
+    return _html(web_pages.audit_page(entries, _ops(request).refresh_seconds))
 
 
 async def contact_action(request: Request) -> Response:

@@ -1,7 +1,9 @@
 """The console's HTML, as small functions: every value is escaped where it is placed.
 
 Server-rendered pages with a meta refresh: nothing to build, works without JavaScript, and
-a phone gets one readable column (tables scroll sideways rather than shrink).
+a phone gets one readable column (tables scroll sideways rather than shrink). The retry
+queue is the exception that does not reload itself: it is a list of rows with action
+buttons, and a reload would move another contact's button under the operator's pointer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from campaign_engine.ops.progress import CampaignProgress
 from campaign_engine.ops.queues import RetryQueue
 from campaign_engine.ops.web_auth import CSRF_FIELD
 
-REFRESH_SECONDS = 10
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:.5rem;color:#222}
 nav a{margin-right:1rem}.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}
@@ -29,8 +30,9 @@ def _e(value: Any) -> str:
     return "-" if value is None else escape(str(value))
 
 
-def layout(title: str, body: str, *, refresh: bool = True) -> str:
-    meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
+def layout(title: str, body: str, *, refresh: int | None = None) -> str:
+    """A whole page; one that reloads itself every ``refresh`` seconds when given."""
+    meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -65,15 +67,14 @@ def login_page(error: str | None = None) -> str:
         f'{problem}<form method="post" action="/ops/login"><label>token '
         '<input type="password" name="token" autocomplete="current-password"></label> '
         "<button>log in</button></form>",
-        refresh=False,
     )
 
 
 def message_page(title: str, message: str) -> str:
-    return layout(title, f"<p>{escape(message)}</p>", refresh=False)
+    return layout(title, f"<p>{escape(message)}</p>")
 
 
-def overview_page(rows: list[CampaignProgress]) -> str:
+def overview_page(rows: list[CampaignProgress], refresh: int) -> str:
     def row(c: CampaignProgress) -> list[str]:
         eta = "-" if c.eta_seconds is None else f"{c.eta_seconds / 60:.1f} min"
         why = c.state_reason or (c.last_event.reason if c.last_event else None)
@@ -86,10 +87,10 @@ def overview_page(rows: list[CampaignProgress]) -> str:
         ]  # fmt: skip
 
     headers = ("campaign", "state", "progress", "in flight", "/min", "/hour", "eta", "why")
-    return layout("campaigns", _table(headers, (row(c) for c in rows)))
+    return layout("campaigns", _table(headers, (row(c) for c in rows)), refresh=refresh)
 
 
-def campaign_page(progress: CampaignProgress, charts: str, csrf: str) -> str:
+def campaign_page(progress: CampaignProgress, charts: str, csrf: str, refresh: int) -> str:
     base = f"/ops/campaigns/{progress.id}"
     controls = "".join(button(f"{base}/{a}", a, csrf) for a in ("pause", "resume", "cancel"))
     summary = (
@@ -97,7 +98,7 @@ def campaign_page(progress: CampaignProgress, charts: str, csrf: str) -> str:
         f"{progress.in_flight} in flight · {_e(progress.state_reason)}</p>"
     )
     retries = f'<p><a href="/ops/retries?campaign={escape(progress.id)}">retry queue</a></p>'
-    return layout(progress.name, summary + controls + charts + retries)
+    return layout(progress.name, summary + controls + charts + retries, refresh=refresh)
 
 
 def retries_page(queue: RetryQueue, csrf: str, filters: dict[str, str]) -> str:
@@ -128,7 +129,7 @@ def retries_page(queue: RetryQueue, csrf: str, filters: dict[str, str]) -> str:
     return layout("retry queue", f"<p>{counts or 'nobody waiting'}</p>{search}{table}")
 
 
-def audit_page(entries: list[AuditView]) -> str:
+def audit_page(entries: list[AuditView], refresh: int) -> str:
     rows = (
         [
             _e(e.at),
@@ -139,4 +140,5 @@ def audit_page(entries: list[AuditView]) -> str:
         ]
         for e in entries
     )
-    return layout("audit log", _table(("at", "actor", "action", "target", "details"), rows))
+    table = _table(("at", "actor", "action", "target", "details"), rows)
+    return layout("audit log", table, refresh=refresh)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,6 @@ days = ["mon", "tue", "wed", "thu", "fri"]
 windows = ["07:00-10:00", "15:00-19:00"]
 blackout_dates = ["2030-12-25"]
 """
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CAMPAIGN_ENGINE_") or name.startswith("VOCOBASE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 class Cli:
@@ -71,13 +62,7 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> Cli:
-    config = tmp_path / "engine.toml"
-    config.write_text(
-        f'[database]\nurl = "{sqlite_url}"\n'
-        f'[redis]\nurl = "{TEST_REDIS_URL}"\nprefix = "{redis_prefix}"\n',
-        encoding="utf-8",
-    )
+def cli(config: Path, tmp_path: Path) -> Cli:
     return Cli(config, tmp_path)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -22,27 +21,10 @@ from campaign_engine.cli import app
 from campaign_engine.db.migrate import alembic_config
 from campaign_engine.db.models import Campaign
 from campaign_engine.db.session import create_engine, session_factory
+from tests.cli.support import write_config
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 CSV = "phone,first_name\n9876543210,Asha\n9876543211,Ravi\n12345,Bad\n"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CAMPAIGN_ENGINE_") or name.startswith("VOCOBASE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-def config_for(path: Path, url: str) -> Path:
-    path.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def config(tmp_path: Path, sqlite_url: str) -> Path:
-    return config_for(tmp_path / "engine.toml", sqlite_url)
 
 
 @pytest.fixture
@@ -95,7 +77,7 @@ def set_agent_variables(url: str, campaign_id: str, names: list[str]) -> None:
 
 def test_db_upgrade_creates_the_schema_in_a_new_sqlite_file(tmp_path: Path) -> None:
     database = tmp_path / "fresh.db"
-    cli = CliRunnerFor(config_for(tmp_path / "fresh.toml", f"sqlite+aiosqlite:///{database}"))
+    cli = CliRunnerFor(write_config(tmp_path / "fresh.toml", f"sqlite+aiosqlite:///{database}"))
 
     assert cli("db", "current").stdout.strip() == "(empty database)"
     result = cli("db", "upgrade")
@@ -296,7 +278,7 @@ def test_missing_config_file_exits_2_naming_it(tmp_path: Path) -> None:
 def test_config_file_named_by_the_environment_is_used(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CAMPAIGN_ENGINE_CONFIG", str(config_for(tmp_path / "e.toml", sqlite_url)))
+    monkeypatch.setenv("CAMPAIGN_ENGINE_CONFIG", str(write_config(tmp_path / "e.toml", sqlite_url)))
     CliRunnerFor(tmp_path / "e.toml").create("via env")
 
     result = CliRunner().invoke(app, ["campaign", "list", "--json"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,50 +15,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from campaign_engine.cli import app
 from campaign_engine.db.models import Campaign, Contact
 from campaign_engine.db.session import create_engine, session_factory
 from campaign_engine.simulator.cli import serve_in_background
-from tests.harness import AGENT_ID, API_KEY, sim_config
+from tests.cli.support import Cli, one_line_error, write_config
+from tests.harness import API_KEY, sim_config
 
 QUERY = "SELECT phone, name FROM leads"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("CAMPAIGN_ENGINE_", "VOCOBASE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-class Cli:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(app, ["--config", str(self.config), *args])
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
-    def create(self) -> str:
-        return self.ok(
-            "campaign", "create", "--name", "X", "--agent-id", AGENT_ID, "--default-region", "IN"
-        ).strip()
-
-
-@pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str) -> Cli:
-    config = tmp_path / "engine.toml"
-    config.write_text(f'[database]\nurl = "{sqlite_url}"\n', encoding="utf-8")
-    return Cli(config)
 
 
 def crm(path: Path, *numbers: str) -> str:
@@ -69,13 +33,6 @@ def crm(path: Path, *numbers: str) -> str:
             "INSERT INTO leads VALUES (?, ?)", [(n, f"lead {n[-2:]}") for n in numbers]
         )
     return f"sqlite:///{path}"
-
-
-def one_line_error(result: Result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    return result.stderr
 
 
 def stored(url: str, campaign_id: str) -> tuple[int, list[str] | None]:
@@ -180,13 +137,8 @@ def vocobase_url() -> Iterator[str]:
 def test_the_agent_is_asked_for_its_variables_at_import_and_undeclared_columns_dropped(
     tmp_path: Path, sqlite_url: str, vocobase_url: str
 ) -> None:
-    config = tmp_path / "engine.toml"
-    config.write_text(
-        f'[database]\nurl = "{sqlite_url}"\n\n'
-        f'[vocobase]\nbase_url = "{vocobase_url}"\napi_key = "{API_KEY}"\n',
-        encoding="utf-8",
-    )
-    cli = Cli(config)
+    vocobase = {"base_url": vocobase_url, "api_key": API_KEY}
+    cli = Cli(write_config(tmp_path / "engine.toml", sqlite_url, vocobase=vocobase))
     campaign_id = cli.create()
     (tmp_path / "list.csv").write_text("phone,name,city\n9876543210,Asha,Pune\n", "utf-8")
 

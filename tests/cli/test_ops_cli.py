@@ -4,54 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from campaign_engine.cli import app
 from campaign_engine.db.models import utcnow
 from campaign_engine.db.session import create_engine, session_factory
-from tests.conftest import TEST_REDIS_URL
+from tests.cli.support import Cli, one_line_error
 from tests.ops import seed
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("CAMPAIGN_ENGINE_", "VOCOBASE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-class Cli:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(app, ["--config", str(self.config), "ops", *args])
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
-
-
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> Cli:
-    config = tmp_path / "engine.toml"
-    config.write_text(
-        f'[database]\nurl = "{sqlite_url}"\n[redis]\nurl = "{TEST_REDIS_URL}"\n'
-        f'prefix = "{redis_prefix}"\n',
-        encoding="utf-8",
-    )
-    return Cli(config)
+def cli(config: Path) -> Cli:
+    """``campaign-engine ops …``."""
+    return Cli(config, "ops")
 
 
 def _seed(url: str) -> tuple[str, int]:
@@ -112,6 +78,4 @@ def test_refused_actions_are_one_line_errors(cli: Cli, sqlite_url: str) -> None:
     _, asha = _seed(sqlite_url)
     cli.ok("skip", str(asha))
     for args in (("retry-now", "999"), ("edit-vars", "1", "--set", "oops"), ("skip", str(asha))):
-        result = cli(*args)
-        assert result.exit_code == 1, result.output
-        assert result.stderr.startswith("error: ") and "Traceback" not in result.output
+        one_line_error(cli(*args))

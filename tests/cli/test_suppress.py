@@ -4,61 +4,12 @@ lists."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from campaign_engine.cli import app
-
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("CAMPAIGN_ENGINE_", "VOCOBASE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-class Cli:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(app, ["--config", str(self.config), *args])
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
-    def create(self, region: str = "IN") -> str:
-        return self.ok(
-            "campaign", "create", "--name", "X", "--agent-id", AGENT_ID, "--default-region", region
-        ).strip()
-
-    def entries(self, *args: str) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = json.loads(self.ok("suppress", "list", "--json", *args))
-        return listed
-
-
-@pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str) -> Cli:
-    config = tmp_path / "engine.toml"
-    config.write_text(f'[database]\nurl = "{sqlite_url}"\n', encoding="utf-8")
-    return Cli(config)
-
-
-def one_line_error(result: Result, code: int = 1) -> str:
-    assert result.exit_code == code, result.output
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert "Traceback" not in result.output
-    return result.stderr
+from campaign_engine.ops.audit import default_actor
+from tests.cli.support import Cli, one_line_error
 
 
 def test_numbers_and_prefixes_are_added_in_international_form_with_reason_and_author(
@@ -72,7 +23,7 @@ def test_numbers_and_prefixes_are_added_in_international_form_with_reason_and_au
 
     assert out.strip() == "added 3"
     assert again.strip() == "added 0, already on the list 1"
-    entries = cli.entries()
+    entries = cli.json("suppress", "list")
     assert [(e["kind"], e["pattern"], e["campaign_id"]) for e in entries] == [
         ("number", "+919876543210", None),
         ("number", "+919876543211", None),
@@ -88,11 +39,11 @@ def test_campaign_entries_use_the_campaigns_region_and_list_with_the_global_ones
     cli.ok("suppress", "add", "9876543210", "--default-region", "IN")
     cli.ok("suppress", "add", "9876543211", "--campaign", india)
 
-    assert [e["pattern"] for e in cli.entries("--campaign", us)] == [
+    assert [e["pattern"] for e in cli.json("suppress", "list", "--campaign", us)] == [
         "+12015550123",
         "+919876543210",
     ]
-    assert len(cli.entries()) == 3
+    assert len(cli.json("suppress", "list")) == 3
     assert "not found" in one_line_error(cli("suppress", "add", "+12015550123", "--campaign", "x"))
 
 
@@ -102,10 +53,10 @@ def test_entries_are_removed_by_number_prefix_or_id_and_nothing_to_remove_is_an_
     cli.ok("suppress", "add", "+919876543210", "+919876543211", "--prefix", "+1800")
 
     cli.ok("suppress", "remove", "+91 98765 43210", "--prefix", "+1800")
-    [left] = cli.entries()
+    [left] = cli.json("suppress", "list")
     cli.ok("suppress", "remove", "--id", str(left["id"]))
 
-    assert cli.entries() == []
+    assert cli.json("suppress", "list") == []
     message = one_line_error(cli("suppress", "remove", "+919876543210"))
     assert "nothing to remove: not on the global list" in message
 
@@ -121,7 +72,7 @@ def test_importing_a_do_not_call_file_adds_its_numbers(cli: Cli, tmp_path: Path)
     )  # fmt: skip
 
     assert (summary["added"], summary["rejected_by_reason"]) == (2, {"invalid_number": 1})
-    assert [(e["pattern"], e["reason"]) for e in cli.entries()] == [
+    assert [(e["pattern"], e["reason"]) for e in cli.json("suppress", "list")] == [
         ("+919876543210", "lawyer"),
         ("+919876543211", "list"),
     ]
@@ -158,3 +109,23 @@ def test_contacts_on_the_list_are_refused_by_the_import(cli: Cli, tmp_path: Path
 )
 def test_mistakes_are_one_clear_line(cli: Cli, args: list[str], code: int, message: str) -> None:
     assert message in one_line_error(cli("suppress", *args), code)
+
+
+def test_adding_importing_and_removing_are_audited_under_the_actor_with_the_reason(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.ok("suppress", "add", "+919876543210", "--reason", "asked not to", "--actor", "asha")
+    (tmp_path / "dnc.csv").write_text("phone\n+919876543211\n", encoding="utf-8")
+    cli.ok("suppress", "import", "dnc.csv", "--reason", "from the CRM")
+    cli.ok("suppress", "remove", "+919876543210", "--reason", "consented", "--by", "ravi")
+
+    logged = cli.json("ops", "audit")
+    assert [(e["action"], e["actor"], e["target_type"], e["target_id"]) for e in logged] == [
+        ("suppress-remove", "ravi", "number", "+919876543210"),
+        ("suppress-import", default_actor(), "file", "dnc.csv"),
+        ("suppress-add", "asha", "number", "+919876543210"),
+    ]
+    assert [e["details"]["reason"] for e in logged] == ["consented", "from the CRM", "asked not to"]
+    assert logged[0]["details"]["added_by"] == "asha"
+    [left] = cli.json("suppress", "list")
+    assert (left["pattern"], left["created_by"]) == ("+919876543211", default_actor())

@@ -127,8 +127,8 @@ async def test_campaign_entries_are_listed_with_the_global_ones_and_removed_per_
         ("+919876543210", campaign_id),
     ]
     async with sessions() as session, session.begin():
-        assert await remove_entries(session, entry, campaign_id=campaign_id) == 1
-        assert await remove_entries(session, entry, campaign_id=campaign_id) == 0
+        assert len(await remove_entries(session, entry, campaign_id=campaign_id)) == 1
+        assert await remove_entries(session, entry, campaign_id=campaign_id) == []
         await remove_by_id(session, listed[0].id)
     async with sessions() as session:
         assert [e.campaign_id for e in await list_entries(session)] == [other]

@@ -133,6 +133,25 @@ async def test_log_in_see_progress_requeue_from_the_retry_queue_and_see_the_audi
     assert actions == [("pause", "web", cid), ("retry-now", "web", str(asha))]
 
 
+async def test_pages_reload_at_the_configured_pace_but_the_retry_queue_stays_put(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    settings = engine_settings(sqlite_url, redis_prefix, ops={"token": TOKEN, "refresh_seconds": 3})
+    runtime = await Runtime.open(settings)
+    try:
+        cid, _ = await _waiting_contact(runtime)
+        async with _logged_in(runtime) as client:
+            pages = {
+                path: (await client.get(path)).text
+                for path in ("/ops/", f"/ops/campaigns/{cid}", "/ops/audit", "/ops/retries")
+            }
+    finally:
+        await runtime.close()
+    reload = '<meta http-equiv="refresh" content="3">'
+    assert [reload in page for page in pages.values()] == [True, True, True, False]
+    assert "http-equiv" not in pages["/ops/retries"]
+
+
 async def test_a_refused_action_says_why(console: Runtime) -> None:
     async with console.sessions() as session, session.begin():
         cid = await seed.campaign(session)

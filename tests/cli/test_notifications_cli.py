@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from campaign_engine.cli import app
 from campaign_engine.runtime import Runtime
+from tests.cli.support import Cli
 from tests.conftest import engine_settings
+from tests.notifications.support import add_notifications, notifications
 from tests.webhooks.conftest import make_attempt
-
-from .support import add_notifications, notifications
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("CAMPAIGN_ENGINE_") or name.startswith("VOCOBASE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
-def config(tmp_path: Path, sqlite_url: str) -> Path:
-    path = tmp_path / "engine.toml"
-    path.write_text(f'[database]\nurl = "{sqlite_url}"\n', encoding="utf-8")
-    return path
-
-
-def cli(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--config", str(config), "notifications", *args])
-    return result.exit_code, result.stdout, result.stderr
+def cli(config: Path) -> Cli:
+    """``campaign-engine notifications …``."""
+    return Cli(config, "notifications")
 
 
 def seeded(sqlite_url: str, redis_prefix: str) -> tuple[list[int], list[int], str]:
@@ -75,11 +58,11 @@ def states(sqlite_url: str, redis_prefix: str) -> dict[int, tuple[str, int]]:
 
 
 def test_list_dead_shows_only_the_dead_letter_list_with_counts_as_json(
-    config: Path, sqlite_url: str, redis_prefix: str
+    cli: Cli, sqlite_url: str, redis_prefix: str
 ) -> None:
     dead, _, _ = seeded(sqlite_url, redis_prefix)
 
-    code, out, err = cli(config, "list", "--dead", "--json")
+    code, out, err = cli.run("list", "--dead", "--json")
 
     assert (code, err) == (0, "")
     data = json.loads(out)
@@ -91,21 +74,21 @@ def test_list_dead_shows_only_the_dead_letter_list_with_counts_as_json(
 
 
 def test_list_as_a_table_names_each_notification(
-    config: Path, sqlite_url: str, redis_prefix: str
+    cli: Cli, sqlite_url: str, redis_prefix: str
 ) -> None:
     seeded(sqlite_url, redis_prefix)
-    code, out, _ = cli(config, "list")
+    code, out, _ = cli.run("list")
     assert code == 0
     assert "HTTP 503: down" in out
     assert "pending: 1, delivered: 0, dead: 2" in out
 
 
 def test_redrive_all_dead_puts_them_back_with_a_fresh_budget(
-    config: Path, sqlite_url: str, redis_prefix: str
+    cli: Cli, sqlite_url: str, redis_prefix: str
 ) -> None:
     dead, pending, _ = seeded(sqlite_url, redis_prefix)
 
-    code, out, _ = cli(config, "redrive", "--all-dead")
+    code, out, _ = cli.run("redrive", "--all-dead")
 
     assert (code, out.strip()) == (0, "re-driven 2")
     after = states(sqlite_url, redis_prefix)
@@ -114,11 +97,11 @@ def test_redrive_all_dead_puts_them_back_with_a_fresh_budget(
 
 
 def test_redrive_by_id_moves_only_dead_ones_and_says_so(
-    config: Path, sqlite_url: str, redis_prefix: str
+    cli: Cli, sqlite_url: str, redis_prefix: str
 ) -> None:
     dead, pending, _ = seeded(sqlite_url, redis_prefix)
 
-    code, out, _ = cli(config, "redrive", "--id", str(dead[0]), "--id", str(pending[0]))
+    code, out, _ = cli.run("redrive", "--id", str(dead[0]), "--id", str(pending[0]))
 
     assert code == 0
     assert out.strip() == "re-driven 1 of 2 (only dead notifications move)"
@@ -126,13 +109,13 @@ def test_redrive_by_id_moves_only_dead_ones_and_says_so(
 
 
 @pytest.mark.parametrize("args", [[], ["--id", "1", "--all-dead"]])
-def test_redrive_needs_exactly_one_of_id_or_all_dead(config: Path, args: list[str]) -> None:
-    code, out, err = cli(config, "redrive", *args)
+def test_redrive_needs_exactly_one_of_id_or_all_dead(cli: Cli, args: list[str]) -> None:
+    code, out, err = cli.run("redrive", *args)
     assert (code, out) == (1, "")
     assert err == "error: give either --id N (one or more) or --all-dead\n"
 
 
-def test_list_refuses_an_unknown_status(config: Path) -> None:
-    code, _, err = cli(config, "list", "--status", "lost")
+def test_list_refuses_an_unknown_status(cli: Cli) -> None:
+    code, _, err = cli.run("list", "--status", "lost")
     assert code == 1
     assert err.startswith("error: unknown status 'lost'")
