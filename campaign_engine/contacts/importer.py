@@ -189,6 +189,7 @@ async def _import(
             workers=options.workers,
             dry_run=options.dry_run,
             progress=progress,
+            chunk_rows=options.chunk_size,
         )
         await pipeline.run(chunks)
     finally:

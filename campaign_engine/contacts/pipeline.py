@@ -14,8 +14,9 @@ batch being written makes progress only when it yields: a batch is several round
 database, each waiting for the next yield. So the work comes in small chunks, each followed by
 a yield; otherwise the writer, not the database, would set the pace.
 
-Memory stays flat: a bounded number of chunks is in flight, at most one batch is being
-written while the next fills, rejected rows go straight to the report, and the only thing that
+Memory stays flat: a bounded number of chunks is in flight (about a batch's worth more than
+the workers hold, so they keep checking while a full batch waits for the write before it),
+at most one batch is being written while the next fills, rejected rows go straight to the report, and the only thing that
 grows with the file is the set of numbers already seen (``FirstSeen``).
 
 Each batch is one transaction: the suppression list and the numbers already in the campaign
@@ -66,6 +67,7 @@ class ImportPipeline:
         workers: int | None,
         dry_run: bool,
         progress: Progress | None,
+        chunk_rows: int = 1000,
     ) -> None:
         self._sessions = sessions
         self._campaign_id = campaign_id
@@ -76,6 +78,9 @@ class ImportPipeline:
         self._workers = workers
         self._dry_run = dry_run
         self._progress = progress
+        # While a full batch waits for the one being written, the workers go on checking
+        # what is in flight: a batch's worth keeps them busy for about a write's time.
+        self._backlog = -(-batch_size // max(1, chunk_rows))
         self._first_seen = FirstSeen()
         self._batch = _Batch()
         self._writing: asyncio.Task[None] | None = None
@@ -88,7 +93,7 @@ class ImportPipeline:
             try:
                 async for chunk in chunks:
                     in_flight.append((chunk, await pool.submit(chunk)))
-                    while len(in_flight) > pool.depth:
+                    while len(in_flight) > pool.depth + self._backlog:
                         await self._take(*in_flight.popleft())
                 while in_flight:
                     await self._take(*in_flight.popleft())
