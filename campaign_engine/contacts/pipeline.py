@@ -16,8 +16,9 @@ a yield; otherwise the writer, not the database, would set the pace.
 
 Memory stays flat: a bounded number of chunks is in flight (about a batch's worth more than
 the workers hold, so they keep checking while a full batch waits for the write before it),
-at most one batch is being written while the next fills, rejected rows go straight to the report, and the only thing that
-grows with the file is the set of numbers already seen (``FirstSeen``).
+at most one batch is being written while the next fills, rejected rows go straight to the
+report, and the only thing that grows with the file is the set of numbers already seen
+(``FirstSeen``).
 
 Each batch is one transaction: the suppression list and the numbers already in the campaign
 are checked inside it, so an interrupted import keeps whole batches and a re-run completes it
