@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.contacts.bulk_insert import insert_new_contacts
+from campaign_engine.contacts.bulk_insert import insert_new_contacts, relaxed_commit
 from campaign_engine.contacts.checker_pool import CheckerPool
 from campaign_engine.contacts.csv_chunks import CsvChunk, fields_of_text
 from campaign_engine.contacts.payloads import Encoded
@@ -98,7 +98,7 @@ class ImportPipeline:
                         await self._take(*in_flight.popleft())
                 while in_flight:
                     await self._take(*in_flight.popleft())
-                await self._start_write()
+                await self._start_write(last=True)
                 await self._finish_write()
             finally:
                 await self._abandon_write()
@@ -143,12 +143,12 @@ class ImportPipeline:
             raw = dict(zip(self._setup.plan.headers, fields, strict=False))
             self._report.write(Rejected(line, reason, detail, raw))
 
-    async def _start_write(self) -> None:
+    async def _start_write(self, *, last: bool = False) -> None:
         """Hand the filled batch to the writer, once the previous one has committed."""
         await self._finish_write()
         batch, self._batch = self._batch, _Batch()
         if batch.contacts:
-            self._writing = asyncio.create_task(self._write(batch))
+            self._writing = asyncio.create_task(self._write(batch, durable=last))
 
     async def _finish_write(self) -> None:
         if self._writing is not None:
@@ -161,9 +161,14 @@ class ImportPipeline:
             with contextlib.suppress(Exception):
                 await self._writing
 
-    async def _write(self, batch: _Batch) -> None:
+    async def _write(self, batch: _Batch, *, durable: bool) -> None:
+        """One batch in one transaction. Only the last waits for its commit to reach the
+        disk (``relaxed_commit``): that flush makes every earlier commit durable too, and
+        until then a crash loses at most whole batches, which a re-run imports."""
         contacts = batch.contacts
         async with self._sessions() as session:
+            if not durable:
+                await relaxed_commit(session)
             suppressed = await suppressed_among(
                 session, [contact[1] for contact in contacts], self._campaign_id
             )

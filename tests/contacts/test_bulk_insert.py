@@ -8,11 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.campaigns import service
-from campaign_engine.contacts.bulk_insert import insert_new_contacts, preferred_batch_size
+from campaign_engine.contacts.bulk_insert import (
+    insert_new_contacts,
+    preferred_batch_size,
+    relaxed_commit,
+)
 from campaign_engine.contacts.payloads import Encoded, encoder_for
 from campaign_engine.db.models import Contact as StoredContact
 from campaign_engine.db.session import create_engine, session_factory
@@ -139,3 +143,15 @@ async def test_a_rolled_back_batch_leaves_nothing_behind(
 def test_batch_size_is_tuned_per_backend() -> None:
     assert preferred_batch_size("sqlite") > preferred_batch_size("postgresql") > 0
     assert preferred_batch_size("other") > 0
+
+
+async def test_a_relaxed_commit_applies_to_its_own_transaction_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite never waits for the disk at commit (WAL, synchronous=NORMAL)")
+        await relaxed_commit(session)
+        assert await session.scalar(text("SHOW synchronous_commit")) == "off"
+        await session.commit()
+        assert await session.scalar(text("SHOW synchronous_commit")) == "on"
