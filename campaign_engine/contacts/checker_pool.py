@@ -1,10 +1,11 @@
 """Checking rows on every core while the import reads and writes, in file order.
 
-Validating a phone number is pure CPU (libphonenumber, ~20-40k numbers per second per core),
-so one process cannot keep up with a fast database. Chunks of raw records go to worker
-processes and come back as one result per record; the caller awaits the results in the order
-it submitted the chunks, so line numbers and "the first row with a number wins" stay exactly
-as in a one-process import.
+Parsing CSV and validating phone numbers is pure CPU, so one process cannot keep up with a
+fast database. Chunks of the file's bytes (or of a database source's records) go to worker
+processes, which parse and check them and send back each accepted row already encoded for
+the database (``CheckedChunk``); the caller awaits the results in the order it submitted the
+chunks, so line numbers and "the first row with a number wins" stay exactly as in a
+one-process import.
 
 The workers are plain child processes running ``checker_worker`` with pipes to this one,
 rather than a ``multiprocessing`` pool: a spawned pool worker re-runs the program's main
@@ -34,15 +35,16 @@ from typing import Self
 import phonenumbers
 
 from campaign_engine.contacts.checker_worker import FRAME_HEADER, encode_frame
-from campaign_engine.contacts.csv_source import Record
-from campaign_engine.contacts.rows import Refused, RowPlan, Valid, check_chunk
+from campaign_engine.contacts.csv_chunks import CsvChunk
+from campaign_engine.contacts.csv_source import CsvFormatError
+from campaign_engine.contacts.rows import CheckedChunk, Setup, Work
 
 PARALLEL_FROM_ROWS = 10_000
 CHUNKS_PER_WORKER = 2
 """Chunks in flight per worker: one being checked, one queued so it never waits for us."""
 STOP_SECONDS = 5.0
 
-Results = list[Valid | Refused]
+Results = CheckedChunk
 
 
 def available_cores() -> int:
@@ -65,9 +67,13 @@ class _Worker:
             while True:
                 header = await stdout.readexactly(FRAME_HEADER.size)
                 (size,) = FRAME_HEADER.unpack(header)
-                results: Results = pickle.loads(await stdout.readexactly(size))
+                results: Results | CsvFormatError = pickle.loads(await stdout.readexactly(size))
                 future = self.pending.popleft()
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(results, CsvFormatError):
+                    future.set_exception(results)
+                else:
                     future.set_result(results)
         except asyncio.IncompleteReadError:
             status = await self.process.wait()
@@ -118,14 +124,14 @@ class CheckerPool:
 
     def __init__(
         self,
-        plan: RowPlan,
+        setup: Setup,
         workers: int | None = None,
         *,
         parallel_from_rows: int = PARALLEL_FROM_ROWS,
     ) -> None:
         if workers is not None and workers < 0:
             raise ValueError("the number of workers cannot be negative")
-        self._plan = plan
+        self._setup = setup
         phonenumbers.enable_pattern_cache()  # as the workers do, for chunks checked here
         self._size = available_cores() if workers is None else workers
         self._parallel_from = parallel_from_rows if workers is None else 0
@@ -146,16 +152,20 @@ class CheckerPool:
         """How many submitted chunks to keep in flight before waiting for the oldest."""
         return max(1, self._size * CHUNKS_PER_WORKER)
 
-    async def submit(self, records: list[Record]) -> asyncio.Future[Results]:
-        self._rows += len(records)
+    async def submit(self, work: Work) -> asyncio.Future[Results]:
+        self._rows += work.data.count(b"\n") if isinstance(work, CsvChunk) else len(work)
         if not self._workers and self._size > 0 and self._rows > self._parallel_from:
             await self._start()
         if not self._workers:
             done: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
-            done.set_result(check_chunk([record.fields for record in records], self._plan))
+            checked = self._setup.check(work)
+            if isinstance(checked, CsvFormatError):
+                done.set_exception(checked)
+            else:
+                done.set_result(checked)
             return done
         worker = min(self._workers, key=lambda candidate: len(candidate.pending))
-        future = worker.send(encode_frame([record.fields for record in records]))
+        future = worker.send(encode_frame(work))
         stdin = worker.process.stdin
         assert stdin is not None
         # A worker that died fails this chunk through its reader (which sees it exit).
@@ -164,7 +174,7 @@ class CheckerPool:
         return future
 
     async def _start(self) -> None:
-        plan = encode_frame(self._plan)
+        setup = encode_frame(self._setup)
         for _ in range(self._size):
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -174,7 +184,7 @@ class CheckerPool:
                 stdout=asyncio.subprocess.PIPE,
             )
             assert process.stdin is not None
-            process.stdin.write(plan)
+            process.stdin.write(setup)
             self._workers.append(_Worker(process))
 
     async def close(self) -> None:

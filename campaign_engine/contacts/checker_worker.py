@@ -3,10 +3,12 @@
 Run as ``python -m campaign_engine.contacts.checker_worker`` by ``CheckerPool``. It imports
 the row checks and nothing else (no CLI, no database), so it starts in a fraction of a second
 and holds little more than libphonenumber's metadata. It talks to the importing process over
-its standard input and output in length-prefixed pickle frames: first the ``RowPlan``, then
-any number of chunks (each a list of records' cells), each answered with its results in
-order. It exits when its input closes. Ctrl-C is ignored: stopping is the importing
-process's decision (it closes the input).
+its standard input and output in length-prefixed pickle frames: first a ``Setup`` (the row
+plan, how to read the file, which database the rows are encoded for), then any number of
+chunks (CSV bytes, or records of a database source), each answered in order with its
+``CheckedChunk``, or with the ``CsvFormatError`` that reading it raised. It exits when its
+input closes. Ctrl-C is ignored: stopping is the importing process's decision (it closes the
+input).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import IO, Any
 
 import phonenumbers
 
-from campaign_engine.contacts.rows import RowPlan, check_chunk
+from campaign_engine.contacts.rows import Setup
 
 FRAME_HEADER = struct.Struct("!Q")
 
@@ -38,11 +40,11 @@ def _read_frame(stream: IO[bytes]) -> Any | None:
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> None:
-    plan = _read_frame(source)
-    if not isinstance(plan, RowPlan):
-        raise SystemExit("checker worker: expected a RowPlan first")
-    while (rows := _read_frame(source)) is not None:
-        sink.write(encode_frame(check_chunk(rows, plan)))
+    setup = _read_frame(source)
+    if not isinstance(setup, Setup):
+        raise SystemExit("checker worker: expected a Setup first")
+    while (work := _read_frame(source)) is not None:
+        sink.write(encode_frame(setup.check(work)))
         sink.flush()
 
 

@@ -32,8 +32,9 @@ DELIMITERS = ",;\t|"
 # surrogateescape refuses bytes below 0x80, which a broken UTF-16 file does produce. Lone
 # surrogates never come out of a successful decode, so finding one in a record means exactly
 # "this record had bytes the encoding could not decode", and which bytes they were.
-_ERRORS = "campaign_engine.contacts.escape"
+ERRORS = "campaign_engine.contacts.escape"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
 def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
@@ -43,7 +44,7 @@ def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
     return "".join(chr(0xDC00 + byte) for byte in bad), exc.end
 
 
-codecs.register_error(_ERRORS, _escape_undecodable)
+codecs.register_error(ERRORS, _escape_undecodable)
 
 
 class CsvFormatError(ValueError):
@@ -71,13 +72,23 @@ class CsvSource:
     ``close``.
     """
 
-    def __init__(self, path: Path, raw: BinaryIO, *, encoding: str, delimiter: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        raw: BinaryIO,
+        *,
+        encoding: str,
+        delimiter: str,
+        bytes_per_line: int = 64,
+    ) -> None:
         """Takes ownership of ``raw``, positioned at the start of the file."""
         self.path = path
         self.encoding = encoding
         self.delimiter = delimiter
+        self.bytes_per_line = max(1, bytes_per_line)
+        """About how long a line is (from the first bytes), to size chunks of the file."""
         self._raw = raw
-        self._stream = io.TextIOWrapper(raw, encoding=encoding, errors=_ERRORS, newline="")
+        self._stream = io.TextIOWrapper(raw, encoding=encoding, errors=ERRORS, newline="")
         self._reader = csv.reader(self._stream, delimiter=delimiter)
         self.header, self.header_line = self._read_header()
 
@@ -102,56 +113,28 @@ class CsvSource:
             )
         return names, line
 
+    @property
+    def layout(self) -> CsvLayout:
+        return CsvLayout(str(self.path), self.encoding, self.delimiter, tuple(self.header))
+
     def __iter__(self) -> Iterator[Record]:
         reader = self._reader
-        width = len(self.header)
+        layout = self.layout
         start = reader.line_num + 1
         try:
             for fields in reader:
                 line, start = start, reader.line_num + 1
-                joined = "".join(fields)
-                if not joined or joined.isspace():
-                    continue  # blank line, or a spreadsheet's row of empty cells
-                if not joined.isascii() and _SURROGATE.search(joined):
-                    yield self._undecodable(line, fields, width)
-                    continue
-                count = len(fields)
-                if count == width:
-                    yield Record(line, fields)
-                elif count < width:
-                    fields.extend([""] * (width - count))
-                    yield Record(line, fields)
-                elif any(value.strip() for value in fields[width:]):
-                    extra = [value for value in fields[width:] if value.strip()]
-                    yield Record(
-                        line,
-                        fields[:width],
-                        RejectReason.TOO_MANY_COLUMNS,
-                        f"{count} values for {width} header columns; extra values: "
-                        + ", ".join(repr(value) for value in extra[:5]),
-                    )
-                else:
-                    del fields[width:]
-                    yield Record(line, fields)
+                record = to_record(line, fields, layout)
+                if record is not None:
+                    yield record
         except csv.Error as exc:
-            raise CsvFormatError(
-                f"{self.path}: line {start}: {exc} (is a quote left open?); "
-                "nothing after this line was read"
-            ) from exc
+            raise format_error(layout, start, exc) from exc
 
-    def _undecodable(self, line: int, fields: list[str], width: int) -> Record:
-        column = next(i for i, value in enumerate(fields) if _SURROGATE.search(value))
-        bad = bytes(ord(char) - 0xDC00 for char in fields[column] if 0xDC00 <= ord(char) <= 0xDCFF)
-        name = self.header[column] if column < width else f"#{column + 1} (beyond the header)"
-        clean = [_SURROGATE.sub("\ufffd", value) for value in fields[:width]]
-        clean.extend([""] * (width - len(clean)))
-        return Record(
-            line,
-            clean,
-            RejectReason.BAD_ENCODING,
-            f"column {name!r} has bytes {bad!r} that are not valid {_display(self.encoding)}; "
-            "if the whole file is in another encoding, import it again with that encoding",
-        )
+    def bytes_after_header(self) -> BinaryIO:
+        """The file's bytes from the first record on (see ``csv_chunks``), instead of
+        iterating the records here: one or the other, once."""
+        self._raw.seek(offset_after_lines(self._raw, self.header_line))
+        return self._raw
 
     @property
     def bytes_read(self) -> int:
@@ -177,6 +160,90 @@ def _display(encoding: str) -> str:
     return encoding.removesuffix("-sig")
 
 
+def offset_after_lines(raw: BinaryIO, count: int) -> int:
+    """The byte offset just past the first ``count`` lines of ``raw`` (each ended by "\\n",
+    "\\r\\n" or "\\r", as the csv module counts lines); the stream is left there."""
+    raw.seek(0)
+    offset = 0
+    data = b""
+    while count:
+        more = raw.read(SAMPLE_BYTES)
+        data += more
+        ends = _LINE_END.finditer(data, offset)
+        for end in ends:
+            if end.group() == b"\r" and end.end() == len(data) and more:
+                break  # its "\n" may be in the next read
+            offset = end.end()
+            count -= 1
+            if not count:
+                break
+        else:
+            if not more:
+                break
+    raw.seek(offset)
+    return offset
+
+
+class CsvLayout(NamedTuple):
+    """How a file's records are read: all a worker process needs to read a chunk of it."""
+
+    name: str
+    """The file, for messages."""
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+
+
+def to_record(line: int, fields: list[str], layout: CsvLayout) -> Record | None:
+    """The record of the cells the csv module read at ``line``; None for a blank line."""
+    joined = "".join(fields)
+    if not joined or joined.isspace():
+        return None  # blank line, or a spreadsheet's row of empty cells
+    if not joined.isascii() and _SURROGATE.search(joined):
+        return _undecodable(line, fields, layout)
+    width = len(layout.header)
+    count = len(fields)
+    if count == width:
+        return Record(line, fields)
+    if count < width:
+        fields.extend([""] * (width - count))
+        return Record(line, fields)
+    if any(value.strip() for value in fields[width:]):
+        extra = [value for value in fields[width:] if value.strip()]
+        return Record(
+            line,
+            fields[:width],
+            RejectReason.TOO_MANY_COLUMNS,
+            f"{count} values for {width} header columns; extra values: "
+            + ", ".join(repr(value) for value in extra[:5]),
+        )
+    del fields[width:]
+    return Record(line, fields)
+
+
+def _undecodable(line: int, fields: list[str], layout: CsvLayout) -> Record:
+    width = len(layout.header)
+    column = next(i for i, value in enumerate(fields) if _SURROGATE.search(value))
+    bad = bytes(ord(char) - 0xDC00 for char in fields[column] if 0xDC00 <= ord(char) <= 0xDCFF)
+    name = layout.header[column] if column < width else f"#{column + 1} (beyond the header)"
+    clean = [_SURROGATE.sub("\ufffd", value) for value in fields[:width]]
+    clean.extend([""] * (width - len(clean)))
+    return Record(
+        line,
+        clean,
+        RejectReason.BAD_ENCODING,
+        f"column {name!r} has bytes {bad!r} that are not valid {_display(layout.encoding)}; "
+        "if the whole file is in another encoding, import it again with that encoding",
+    )
+
+
+def format_error(layout: CsvLayout, line: int, exc: csv.Error) -> CsvFormatError:
+    return CsvFormatError(
+        f"{layout.name}: line {line}: {exc} (is a quote left open?); "
+        "nothing after this line was read"
+    )
+
+
 def open_csv(
     path: str | Path, *, encoding: str | None = None, delimiter: str | None = None
 ) -> CsvSource:
@@ -195,7 +262,8 @@ def open_csv(
         if delimiter is None:
             delimiter = sniff_delimiter(_sample_text(sample, chosen, complete))
         raw.seek(0)
-        return CsvSource(path, raw, encoding=chosen, delimiter=delimiter)
+        per_line = len(sample) // max(1, sample.count(b"\n"))
+        return CsvSource(path, raw, encoding=chosen, delimiter=delimiter, bytes_per_line=per_line)
     except BaseException:
         raw.close()
         raise
@@ -218,7 +286,7 @@ def detect_encoding(sample: bytes, *, complete: bool) -> str:
     if bom_less_utf16:
         return bom_less_utf16
     # An incremental decoder does not fail on a character cut off at the sample's end.
-    text = codecs.getincrementaldecoder("utf-8")(_ERRORS).decode(sample, final=complete)
+    text = codecs.getincrementaldecoder("utf-8")(ERRORS).decode(sample, final=complete)
     undecodable = len(_SURROGATE.findall(text))
     if not undecodable:
         return "utf-8"
@@ -257,7 +325,7 @@ def _resolve_encoding(sample: bytes, encoding: str | None, complete: bool) -> st
 
 def _sample_text(sample: bytes, encoding: str, complete: bool) -> str:
     """The first whole lines of the sample, at least one and about ``SNIFF_CHARS`` long."""
-    text = sample.decode(encoding, errors=_ERRORS)
+    text = sample.decode(encoding, errors=ERRORS)
     lines = text.splitlines(keepends=True)
     if not complete and len(lines) > 1:
         lines.pop()  # probably cut short by the sample's end

@@ -12,18 +12,20 @@ So the fast path only ever produces a number ``parse`` would have produced too (
 compares them over every region), and every unusual cell still gets the full parser and its
 exact error message.
 
-Only public phonenumbers API is used: the country-code table, region metadata and
-``PhoneNumber``.
+Only public phonenumbers API is used: the country-code table and region metadata, whose
+patterns are compiled once per region or calling code (``_Rules``). The result is a plain
+``(country code, national number)`` pair, which ``number_facts.facts_of`` takes as it is.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
     PhoneMetadata,
-    PhoneNumber,
     region_code_for_country_code,
 )
 
@@ -34,23 +36,62 @@ _MIN_NATIONAL_DIGITS = 2  # parse() rejects shorter national numbers as TOO_SHOR
 _MAX_NATIONAL_DIGITS = 17  # and longer ones as TOO_LONG
 _MAX_COUNTRY_CODE_DIGITS = 3
 
-_patterns: dict[str, re.Pattern[str]] = {}
+Matcher = Callable[[str], "re.Match[str] | None"]
 
 
-def _starts_with(pattern: str | None, digits: str) -> bool:
-    """Whether ``digits`` begin with a match of a metadata pattern (anchored like parse())."""
-    if not pattern:
-        return False
-    compiled = _patterns.get(pattern)
-    if compiled is None:
-        compiled = _patterns[pattern] = re.compile(pattern)
-    return compiled.match(digits) is not None
+class _Rules(NamedTuple):
+    """What parse() would look at in one region's (or calling code's) metadata."""
+
+    country_code: int
+    national_prefix: Matcher | None
+    """``match`` of the national prefix (trunk 0, carrier codes): parse() would strip it."""
+    international_prefix: Matcher | None
+    """``match`` of the region's international dialling prefix (for national input)."""
 
 
-def parse_plain(text: str, default_region: str | None) -> PhoneNumber | None:
-    """The number ``parse(text, default_region)`` would return, or None to use ``parse``.
+def _matcher(pattern: str | None) -> Matcher | None:
+    return re.compile(pattern).match if pattern else None
 
-    ``default_region`` must already be an upper-case supported region (or None).
+
+def _rules(metadata: PhoneMetadata | None) -> _Rules | None:
+    if metadata is None or metadata.country_code is None:
+        return None
+    return _Rules(
+        metadata.country_code,
+        _matcher(metadata.national_prefix_for_parsing),
+        _matcher(metadata.international_prefix),
+    )
+
+
+_by_code: dict[str, _Rules | None] = {}
+_by_region: dict[str, _Rules | None] = {}
+
+
+def _for_code(code: str) -> _Rules | None:
+    """The rules for a (known) calling code written after "+"."""
+    if code not in _by_code:
+        number = int(code)
+        _by_code[code] = _rules(
+            PhoneMetadata.metadata_for_region_or_calling_code(
+                number, region_code_for_country_code(number)
+            )
+        )
+    return _by_code[code]
+
+
+def _for_region(region: str) -> _Rules | None:
+    if region not in _by_region:
+        _by_region[region] = _rules(PhoneMetadata.metadata_for_region(region))
+    return _by_region[region]
+
+
+def parse_plain(text: str, default_region: str | None) -> tuple[int, str] | None:
+    """``(country code, national number)`` of the number ``parse(text, default_region)``
+    would return, or None to use ``parse``.
+
+    The national number is returned as its digits (never with a leading zero, so it is also
+    the national significant number). ``default_region`` must already be an upper-case
+    supported region (or None).
     """
     digits = text.translate(_SEPARATORS)
     international = digits.startswith("+")
@@ -62,32 +103,29 @@ def parse_plain(text: str, default_region: str | None) -> PhoneNumber | None:
         return None
     if international:
         for size in range(1, _MAX_COUNTRY_CODE_DIGITS + 1):
-            country_code = int(digits[:size])
-            if country_code in COUNTRY_CODE_TO_REGION_CODE:
+            if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
                 break
         else:
             return None
+        rules = _for_code(digits[:size])
         national = digits[size:]
-        metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-            country_code, region_code_for_country_code(country_code)
-        )
     else:
         if default_region is None:
             return None
-        metadata = PhoneMetadata.metadata_for_region(default_region)
-        if metadata is None:
+        rules = _for_region(default_region)
+        if rules is None:
             return None
         # parse() would try these digits as an international prefix, or as the default
         # region's country code written without "+"; both are its decisions to make.
-        if _starts_with(metadata.international_prefix, digits):
+        if rules.international_prefix is not None and rules.international_prefix(digits):
             return None
-        if metadata.country_code is None or digits.startswith(str(metadata.country_code)):
+        if digits.startswith(str(rules.country_code)):
             return None
-        country_code = metadata.country_code
         national = digits
-    if metadata is None or not _MIN_NATIONAL_DIGITS <= len(national) <= _MAX_NATIONAL_DIGITS:
+    if rules is None or not _MIN_NATIONAL_DIGITS <= len(national) <= _MAX_NATIONAL_DIGITS:
         return None
     # A national prefix (trunk 0, carrier codes) or an Italian leading zero: parse() decides.
-    if national[0] == "0" or _starts_with(metadata.national_prefix_for_parsing, national):
+    prefix = rules.national_prefix
+    if national[0] == "0" or (prefix is not None and prefix(national)):
         return None
-    return PhoneNumber(country_code=country_code, national_number=int(national))
+    return rules.country_code, national

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaign_engine.contacts.agent_contract import AgentLookup, declared_variables, fit_to_agent
 from campaign_engine.contacts.bulk_insert import preferred_batch_size
 from campaign_engine.contacts.columns import ColumnMapping
-from campaign_engine.contacts.csv_source import CsvSource, Record, open_csv
+from campaign_engine.contacts.csv_chunks import CsvChunk, byte_chunks_possible, cut_chunks
+from campaign_engine.contacts.csv_source import CsvLayout, CsvSource, Record, open_csv
 from campaign_engine.contacts.pipeline import ImportPipeline
 from campaign_engine.contacts.reject_report import RejectReport
-from campaign_engine.contacts.rows import RowPlan
+from campaign_engine.contacts.rows import RowPlan, Setup, Work
 from campaign_engine.contacts.sql_source import open_sql_source
 from campaign_engine.contacts.summary import ImportOptions, ImportRefused, ImportSummary, Progress
 from campaign_engine.db.models import Campaign
@@ -58,11 +59,18 @@ async def import_csv(
             delimiter=source.delimiter,
             dry_run=options.dry_run,
         )
+        layout = source.layout
+        chunks = (
+            _byte_chunks(source, options.chunk_size)
+            if byte_chunks_possible(layout)
+            else _record_chunks(source, options.chunk_size)
+        )
         await _import(
             sessions,
             campaign,
             source.header,
-            _csv_chunks(source, options.chunk_size),
+            layout,
+            chunks,
             summary,
             options,
             rejects_path=rejects_path,
@@ -91,6 +99,7 @@ async def import_sql(
             sessions,
             campaign,
             source.header,
+            None,
             source.chunks(options.chunk_size),
             summary,
             options,
@@ -109,7 +118,21 @@ async def _campaign(sessions: async_sessionmaker[AsyncSession], campaign_id: str
     return campaign
 
 
-async def _csv_chunks(source: CsvSource, size: int) -> AsyncIterator[list[Record]]:
+async def _byte_chunks(source: CsvSource, size: int) -> AsyncIterator[CsvChunk]:
+    """``size`` records' worth of the file at a time (judged by its first lines)."""
+    chunks = cut_chunks(
+        source.bytes_after_header(),
+        source.header_line + 1,
+        size * source.bytes_per_line,
+        source.layout,
+    )
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)  # let a batch being written make progress
+
+
+async def _record_chunks(source: CsvSource, size: int) -> AsyncIterator[list[Record]]:
+    """For files that cannot be cut as bytes (UTF-16 and the like): records read here."""
     chunk: list[Record] = []
     for record in source:
         chunk.append(record)
@@ -125,7 +148,8 @@ async def _import(
     sessions: async_sessionmaker[AsyncSession],
     campaign: Campaign,
     header: list[str],
-    chunks: AsyncIterator[list[Record]],
+    layout: CsvLayout | None,
+    chunks: AsyncIterator[Work],
     summary: ImportSummary,
     options: ImportOptions,
     *,
@@ -158,13 +182,14 @@ async def _import(
         pipeline = ImportPipeline(
             sessions,
             campaign.id,
-            plan,
+            Setup(plan, layout, dialect),
             summary,
             report=report,
             batch_size=options.batch_size or preferred_batch_size(dialect),
             workers=options.workers,
             dry_run=options.dry_run,
             progress=progress,
+            chunk_rows=options.chunk_size,
         )
         await pipeline.run(chunks)
     finally:

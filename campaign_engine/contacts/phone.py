@@ -21,7 +21,7 @@ import phonenumbers
 from phonenumbers import NumberParseException
 
 from campaign_engine.contacts.fast_parse import parse_plain
-from campaign_engine.contacts.number_facts import e164_of, facts
+from campaign_engine.contacts.number_facts import e164_of, facts, facts_of
 from campaign_engine.contacts.reasons import RejectReason
 
 MAX_RAW_LENGTH = 32
@@ -95,7 +95,7 @@ def normalize(raw: str, default_region: str | None) -> ParsedPhone | PhoneError:
     # The fast path is trusted for valid numbers only: anything else gets the full parser,
     # so an invalid cell is described exactly as parse() sees it.
     plain = parse_plain(text, default_region)
-    known = None if plain is None else facts(plain)
+    known = None if plain is None else facts_of(*plain)
     if known is None:
         try:
             number = phonenumbers.parse(text, default_region)

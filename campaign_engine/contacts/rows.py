@@ -6,8 +6,9 @@ number, variable sizes, duplicates within the file). The database side adds
 cells so the reject report can be fixed and re-imported.
 
 The per-row checks (``check_fields``) are pure and need only a ``RowPlan``, so a large import
-runs them in worker processes over chunks of records (``check_chunk``); only the in-file
-duplicate check (``FirstSeen``) must see every row in file order, and stays with the caller.
+runs them in worker processes over chunks of the file (``check_chunk``), which also encode
+each accepted row for the database; only the in-file duplicate check (``FirstSeen``) must see
+every row in file order, and stays with the caller.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
 from campaign_engine.contacts.columns import ColumnMapping
-from campaign_engine.contacts.csv_source import Record
+from campaign_engine.contacts.csv_chunks import CsvChunk, parse_chunk
+from campaign_engine.contacts.csv_source import CsvFormatError, CsvLayout, Record
+from campaign_engine.contacts.payloads import Encoded, Encoder, encoder_for
 from campaign_engine.contacts.phone import PhoneError, check_region, normalize
 from campaign_engine.contacts.reasons import RejectReason
 
@@ -77,15 +80,6 @@ class Refused(NamedTuple):
     detail: str
 
 
-class Valid(NamedTuple):
-    """A row that passed, already in the form it is stored in (JSON text for the lists)."""
-
-    e164: str
-    region: str | None
-    timezones_json: str
-    variables_json: str
-
-
 def check_fields(
     fields: list[str], plan: RowPlan
 ) -> tuple[str, str | None, tuple[str, ...], dict[str, str]] | Refused:
@@ -116,25 +110,64 @@ def variables_json(values: dict[str, str]) -> str:
     return "{" + ", ".join([f"{text(name)}: {text(value)}" for name, value in values.items()]) + "}"
 
 
-def check_chunk(rows: list[list[str]], plan: RowPlan) -> list[Valid | Refused]:
-    """``check_fields`` over the cells of a chunk of records, one result per row, in order.
+Work = CsvChunk | list[Record]
+"""A unit of checking: a chunk of a CSV file's bytes, or records from a database source."""
 
-    This is what worker processes run; it takes bare cell lists (the cheapest thing to send
-    them). Records the reader already refused are the caller's to skip.
+
+class CheckedChunk(NamedTuple):
+    """The verdict on a chunk, each list in line order."""
+
+    accepted: list[Encoded]
+    refused: list[tuple[int, RejectReason, str, list[str]]]
+    """``(line, reason, detail, cells)`` of each row refused here (by the reader or a check)."""
+
+
+def check_chunk(
+    work: Work, plan: RowPlan, layout: CsvLayout | None, encode: Encoder
+) -> CheckedChunk:
+    """``check_fields`` over a chunk; accepted rows come out as database payloads.
+
+    This is what worker processes run. A CSV chunk is parsed here too (``layout`` says how),
+    and each accepted row keeps its text, the one thing of it the importing process holds.
     """
-    results: list[Valid | Refused] = []
-    append = results.append
-    for fields in rows:
+    if isinstance(work, CsvChunk):
+        assert layout is not None
+        found = parse_chunk(work, layout)
+    else:
+        found = [(record, "") for record in work]
+    accepted: list[Encoded] = []
+    refused: list[tuple[int, RejectReason, str, list[str]]] = []
+    for (line, fields, problem, detail), text in found:
+        if problem is not None:  # the reader refused it
+            refused.append((line, problem, detail, fields))
+            continue
         checked = check_fields(fields, plan)
         if isinstance(checked, Refused):
-            append(checked)
+            refused.append((line, checked.reason, checked.detail, fields))
             continue
         e164, region, zones, values = checked
         zones_json = _zones_json.get(zones)
         if zones_json is None:  # a few hundred distinct zone lists exist at most
             zones_json = _zones_json[zones] = json.dumps(list(zones))
-        append(Valid(e164, region, zones_json, variables_json(values)))
-    return results
+        payload = encode(line, e164, region, zones_json, variables_json(values))
+        accepted.append((line, e164, payload, text))
+    return CheckedChunk(accepted, refused)
+
+
+class Setup(NamedTuple):
+    """What every chunk of one import is checked with."""
+
+    plan: RowPlan
+    layout: CsvLayout | None
+    """How to read CSV chunks (None for a database source)."""
+    dialect: str
+    """The database the accepted rows are encoded for (``payloads``)."""
+
+    def check(self, work: Work) -> CheckedChunk | CsvFormatError:
+        try:
+            return check_chunk(work, self.plan, self.layout, encoder_for(self.dialect))
+        except CsvFormatError as exc:
+            return exc
 
 
 class FirstSeen:
@@ -148,15 +181,21 @@ class FirstSeen:
     def __init__(self) -> None:
         self._seen: set[int] = set()
 
-    def refusal(self, e164: str) -> Refused | None:
-        """None the first time ``e164`` is offered (and remember it), else why it is refused."""
+    def is_first(self, e164: str) -> bool:
+        """True the first time ``e164`` is offered (and remember it), else False."""
         key = int(e164[1:])
         if key in self._seen:
-            return Refused(
-                RejectReason.DUPLICATE_IN_FILE, f"{e164} already appears on an earlier row"
-            )
+            return False
         self._seen.add(key)
-        return None
+        return True
+
+    def refusal(self, e164: str) -> Refused | None:
+        """None the first time ``e164`` is offered (and remember it), else why it is refused."""
+        return None if self.is_first(e164) else repeated(e164)
+
+
+def repeated(e164: str) -> Refused:
+    return Refused(RejectReason.DUPLICATE_IN_FILE, f"{e164} already appears on an earlier row")
 
 
 def validate_rows(

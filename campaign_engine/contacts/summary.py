@@ -38,7 +38,8 @@ class ImportOptions:
     workers: int | None = None
     """Processes checking rows: None for every core on large imports, 0 for none."""
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    """Records per unit of work handed to a worker."""
+    """Records per unit of work handed to a worker (for a CSV file: about that many
+    records' worth of its bytes, judged by its first lines)."""
 
     def __post_init__(self) -> None:
         if (self.batch_size is not None and self.batch_size < 1) or self.chunk_size < 1:

@@ -142,7 +142,8 @@ class Contact(Base):
         UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
         # The scheduler's query: due contacts of one campaign, in one index range scan.
         Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
-        Index("ix_contacts_phone", "phone_e164"),
+        # No index on the number alone: every lookup by number is within a campaign
+        # (the unique index above), and each index costs every imported row (migration 0003).
     )
 
 

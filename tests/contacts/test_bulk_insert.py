@@ -8,16 +8,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.campaigns import service
 from campaign_engine.contacts.bulk_insert import (
-    NewContact,
     insert_new_contacts,
     preferred_batch_size,
+    relaxed_commit,
 )
-from campaign_engine.db.models import Contact
+from campaign_engine.contacts.payloads import Encoded, encoder_for
+from campaign_engine.db.models import Contact as StoredContact
 from campaign_engine.db.session import create_engine, session_factory
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
@@ -39,21 +40,37 @@ async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
         return (await service.create_campaign(session, name="bulk", agent_id=AGENT_ID)).id
 
 
-def contact(line: int, number: str, **variables: str) -> NewContact:
-    return NewContact(line, number, "IN", ZONES, json.dumps(variables))
+Contact = tuple[int, str, dict[str, str]]
+
+
+def contact(line: int, number: str, **variables: str) -> Contact:
+    return line, number, variables
+
+
+def encoded(session: AsyncSession, rows: list[Contact]) -> list[Encoded]:
+    """The rows as the checking workers encode them for this database."""
+    encode = encoder_for(session.get_bind().dialect.name)
+    return [
+        (line, number, encode(line, number, "IN", ZONES, json.dumps(variables)), "")
+        for line, number, variables in rows
+    ]
 
 
 async def insert(
-    sessions: async_sessionmaker[AsyncSession], campaign_id: str, rows: list[NewContact]
+    sessions: async_sessionmaker[AsyncSession], campaign_id: str, rows: list[Contact]
 ) -> set[str]:
     async with sessions() as session, session.begin():
-        return await insert_new_contacts(session, campaign_id, rows, due_at=DUE)
+        return await insert_new_contacts(session, campaign_id, encoded(session, rows), due_at=DUE)
 
 
-async def stored(sessions: async_sessionmaker[AsyncSession], campaign_id: str) -> list[Contact]:
+async def stored(
+    sessions: async_sessionmaker[AsyncSession], campaign_id: str
+) -> list[StoredContact]:
     async with sessions() as session:
         found = await session.scalars(
-            select(Contact).where(Contact.campaign_id == campaign_id).order_by(Contact.phone_e164)
+            select(StoredContact)
+            .where(StoredContact.campaign_id == campaign_id)
+            .order_by(StoredContact.phone_e164)
         )
         return list(found)
 
@@ -62,7 +79,10 @@ async def test_contacts_are_stored_as_the_orm_reads_them(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     campaign_id = await new_campaign(sessions)
-    skipped = await insert(sessions, campaign_id, [contact(7, "+919876543210", name="Zoë")])
+    awkward = 'Zoë "Z" \\ \\N \t\n\r 日本 \u2028'
+    skipped = await insert(
+        sessions, campaign_id, [contact(7, "+919876543210", name="Zoë", note=awkward)]
+    )
 
     assert skipped == set()
     [asha] = await stored(sessions, campaign_id)
@@ -71,7 +91,7 @@ async def test_contacts_are_stored_as_the_orm_reads_them(
         "IN",
         ["Asia/Calcutta"],
     )
-    assert asha.variables == {"name": "Zoë"}
+    assert asha.variables == {"name": "Zoë", "note": awkward}
     assert (asha.state, asha.attempts_count, asha.source_line) == ("pending", 0, 7)
     assert asha.next_attempt_at == DUE and asha.created_at == DUE and asha.updated_at == DUE
 
@@ -111,7 +131,8 @@ async def test_a_rolled_back_batch_leaves_nothing_behind(
 ) -> None:
     campaign_id = await new_campaign(sessions)
     async with sessions() as session:
-        await insert_new_contacts(session, campaign_id, [contact(2, "+919876543210")], due_at=DUE)
+        rows = encoded(session, [contact(2, "+919876543210")])
+        await insert_new_contacts(session, campaign_id, rows, due_at=DUE)
         await session.rollback()
 
     assert await stored(sessions, campaign_id) == []
@@ -122,3 +143,15 @@ async def test_a_rolled_back_batch_leaves_nothing_behind(
 def test_batch_size_is_tuned_per_backend() -> None:
     assert preferred_batch_size("sqlite") > preferred_batch_size("postgresql") > 0
     assert preferred_batch_size("other") > 0
+
+
+async def test_a_relaxed_commit_applies_to_its_own_transaction_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite never waits for the disk at commit (WAL, synchronous=NORMAL)")
+        await relaxed_commit(session)
+        assert await session.scalar(text("SHOW synchronous_commit")) == "off"
+        await session.commit()
+        assert await session.scalar(text("SHOW synchronous_commit")) == "on"

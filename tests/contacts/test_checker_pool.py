@@ -1,4 +1,4 @@
-"""Checking rows in worker processes gives the in-process results, in submission order."""
+"""Checking chunks in worker processes gives the in-process results, in submission order."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ import pytest
 
 from campaign_engine.contacts.checker_pool import CheckerPool
 from campaign_engine.contacts.columns import ColumnMapping
-from campaign_engine.contacts.csv_source import Record
+from campaign_engine.contacts.csv_chunks import CsvChunk
+from campaign_engine.contacts.csv_source import CsvFormatError, CsvLayout, Record
 from campaign_engine.contacts.reasons import RejectReason
-from campaign_engine.contacts.rows import Refused, RowPlan, check_chunk
+from campaign_engine.contacts.rows import CheckedChunk, RowPlan, Setup
 
-PLAN = RowPlan.build(ColumnMapping.build(["phone", "name"]), "IN")
+HEADER = ("phone", "name")
+SETUP = Setup(
+    RowPlan.build(ColumnMapping.build(HEADER), "IN"),
+    CsvLayout("list.csv", "utf-8", ",", HEADER),
+    "postgresql",
+)
 ROWS = [
     [f"98765 432{index:02d}" if index % 4 else f"bad {index}", f"P{index}"] for index in range(30)
 ]
@@ -25,33 +31,56 @@ def chunks(size: int) -> list[list[Record]]:
     return [records[start : start + size] for start in range(0, len(records), size)]
 
 
+def joined(results: list[CheckedChunk]) -> CheckedChunk:
+    return CheckedChunk(
+        [row for result in results for row in result.accepted],
+        [row for result in results for row in result.refused],
+    )
+
+
 async def test_two_workers_return_each_chunks_results_in_submission_order() -> None:
-    async with CheckerPool(PLAN, workers=2) as pool:
+    async with CheckerPool(SETUP, workers=2) as pool:
         futures = [await pool.submit(chunk) for chunk in chunks(3)]
         assert pool.parallel and len(pool.pids) == 2
-        results = [result for future in futures for result in await future]
+        results = joined([await future for future in futures])
 
-    assert results == check_chunk(ROWS, PLAN)
-    assert isinstance(results[0], Refused) and results[0].reason == RejectReason.INVALID_NUMBER
-    assert results[1].e164 == "+919876543201"  # type: ignore[union-attr]
+    assert results == SETUP.check([record for chunk in chunks(30) for record in chunk])
+    assert results.refused[0][:2] == (2, RejectReason.INVALID_NUMBER)
+    assert results.accepted[0][:2] == (3, "+919876543201")
+    assert results.accepted[0][2].startswith("3\t+919876543201\tIN\t")  # COPY text
+
+
+async def test_workers_parse_csv_chunks_and_report_a_broken_one_in_its_turn() -> None:
+    good = CsvChunk(2, b"98765 43210,Asha\n12345,Bad\n")
+    broken = CsvChunk(4, b'1,"open' + b"x" * 200_000)
+    async with CheckerPool(SETUP, workers=1) as pool:
+        futures = [await pool.submit(chunk) for chunk in (good, broken)]
+        checked = await futures[0]
+        with pytest.raises(CsvFormatError, match=r"list\.csv: line 4"):
+            await futures[1]
+
+    assert checked.accepted[0][1::2] == ("+919876543210", "98765 43210,Asha\n")
+    assert checked.refused == [
+        (3, RejectReason.INVALID_NUMBER, checked.refused[0][2], ["12345", "Bad"])
+    ]
 
 
 async def test_small_imports_are_checked_in_process_without_starting_workers() -> None:
-    async with CheckerPool(PLAN, parallel_from_rows=100) as pool:
+    async with CheckerPool(SETUP, parallel_from_rows=100) as pool:
         results = [await (await pool.submit(chunk)) for chunk in chunks(10)]
         assert not pool.parallel
 
-    assert [result for chunk in results for result in chunk] == check_chunk(ROWS, PLAN)
+    assert joined(results) == SETUP.check([record for chunk in chunks(30) for record in chunk])
 
 
 async def test_zero_workers_never_starts_a_process() -> None:
-    async with CheckerPool(PLAN, workers=0, parallel_from_rows=0) as pool:
+    async with CheckerPool(SETUP, workers=0, parallel_from_rows=0) as pool:
         await pool.submit(chunks(30)[0])
         assert pool.pids == []
 
 
 async def test_a_worker_that_dies_fails_its_chunks_instead_of_hanging() -> None:
-    async with CheckerPool(PLAN, workers=1) as pool:
+    async with CheckerPool(SETUP, workers=1) as pool:
         await (await pool.submit(chunks(3)[0]))
         os.kill(pool.pids[0], signal.SIGKILL)
         with pytest.raises(RuntimeError, match="worker process"):
@@ -60,7 +89,7 @@ async def test_a_worker_that_dies_fails_its_chunks_instead_of_hanging() -> None:
 
 
 async def test_closing_the_pool_ends_its_worker_processes() -> None:
-    pool = CheckerPool(PLAN, workers=2)
+    pool = CheckerPool(SETUP, workers=2)
     await (await pool.submit(chunks(3)[0]))
     pids = pool.pids
     await pool.close()

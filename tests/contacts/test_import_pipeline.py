@@ -243,3 +243,38 @@ async def test_a_file_the_fetched_agent_would_refuse_is_refused_before_any_row(
     with pytest.raises(ImportRefused, match="columns the agent does not declare: city"):
         await import_csv(sqlite_sessions, campaign_id, path, ImportOptions(), agent_lookup=lookup)
     assert await stored(sqlite_sessions, campaign_id) == {}
+
+
+async def test_byte_chunks_import_what_reading_the_file_record_by_record_imports(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A CSV file is cut into byte chunks the workers parse; a UTF-16 one (which cannot be
+    cut as bytes) is read record by record here. Same rows, awkward ones included, give the
+    same contacts, counts and report."""
+    text = (
+        'phone;name;note\r\n98765 43210;"Asha ""A""";"two\r\nlines"\r\n12345;Bad;x\r\n'
+        '\r\n+91 98765 43211;Zoë;he said "hi"\r\n9876543210;again;"dup; of line 2"\r\n'
+        '09876543212;trunk;"a\nb"\r\n9876543213;Ravi;ok;extra\r\n'
+    )
+    cut, whole = tmp_path / "cut.csv", tmp_path / "whole.csv"
+    cut.write_bytes(text.encode("cp1252"))
+    whole.write_bytes(text.encode("utf-16"))
+    results = []
+    for path in (cut, whole):
+        campaign_id = await new_campaign(sessions)
+        rejects = tmp_path / f"{path.stem}-rejects.csv"
+        options = ImportOptions(workers=2, chunk_size=1, batch_size=2)
+        summary = await import_csv(sessions, campaign_id, path, options, rejects_path=rejects)
+        results.append(
+            (
+                {**summary.to_dict(), "file": "", "encoding": ""},
+                await stored(sessions, campaign_id),
+                report(rejects),
+            )
+        )
+
+    assert results[0] == results[1]
+    summary, contacts, _ = results[0]
+    assert (summary["imported"], summary["rejected"]) == (3, 3)
+    assert contacts["+919876543210"] == {"line": 2, "name": 'Asha "A"', "note": "two\r\nlines"}
+    assert contacts["+919876543212"]["line"] == 8

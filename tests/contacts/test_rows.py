@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 
 from campaign_engine.contacts.columns import ColumnMapping
+from campaign_engine.contacts.csv_chunks import CsvChunk
 from campaign_engine.contacts.csv_source import Record, open_csv
+from campaign_engine.contacts.payloads import sqlite_payload
 from campaign_engine.contacts.reasons import RejectReason
 from campaign_engine.contacts.rows import (
     Accepted,
+    CheckedChunk,
     FirstSeen,
+    Refused,
     Rejected,
     RowPlan,
-    Valid,
     check_chunk,
     validate_rows,
     variables_json,
@@ -138,25 +141,48 @@ def test_excluded_and_underscore_columns_are_not_variables(tmp_path: Path) -> No
 def test_chunk_checks_give_what_the_one_process_validation_gives(tmp_path: Path) -> None:
     data = (
         b"Phone,Name\n98765 43210,Asha\n12345,Bad\n,Empty\n+1 201 555 0123,Tom\n98765 43210,Again\n"
+        b"1,2,3\n"
     )
     serial = run(tmp_path, data)
     with open_csv(tmp_path / "contacts.csv") as source:
         plan = RowPlan.build(ColumnMapping.build(source.header), "IN")
-        checked = check_chunk([record.fields for record in source], plan)
+        layout = source.layout
+        chunk = CsvChunk(2, source.bytes_after_header().read())
+    with open_csv(tmp_path / "contacts.csv") as source:
+        records = list(source)
 
-    first_seen = FirstSeen()
-    for row, result in zip(serial, checked, strict=True):
-        if isinstance(result, Valid):
-            refused = first_seen.refusal(result.e164)
-            if refused is None:
-                assert isinstance(row, Accepted)
-                assert (result.e164, result.region) == (row.e164, row.region)
-                assert json.loads(result.timezones_json) == list(row.timezones)
-                assert json.loads(result.variables_json) == row.variables
-                continue
-            result = refused
-        assert isinstance(row, Rejected)
-        assert (result.reason, result.detail) == (row.reason, row.detail)
+    for work in (chunk, records):
+        accepted, refused = check_chunk(work, plan, layout, sqlite_payload)
+        first_seen, outcomes = FirstSeen(), {}
+        for line, e164, payload, text in accepted:
+            assert text == ("" if work is records else data.decode().splitlines(True)[line - 1])
+            stored = json.loads(payload)
+            outcome = first_seen.refusal(e164) or (line, *stored[1:3], *map(json.loads, stored[3:]))
+            outcomes[line] = outcome
+        for line, reason, detail, _ in refused:
+            outcomes[line] = Refused(reason, detail)
+        assert [outcomes[row.line] for row in serial] == [
+            (row.line, row.e164, row.region, list(row.timezones), row.variables)
+            if isinstance(row, Accepted)
+            else Refused(row.reason, row.detail)
+            for row in serial
+        ]
+
+
+def test_refused_rows_keep_their_cells_for_the_report() -> None:
+    plan = RowPlan.build(ColumnMapping.build(["phone", "name"]), "IN")
+    checked = check_chunk([Record(5, ["12345", "Bad"])], plan, None, sqlite_payload)
+    assert checked == CheckedChunk(
+        [],
+        [
+            (
+                5,
+                RejectReason.INVALID_NUMBER,
+                "'12345' is not a valid number (read as +9112345)",
+                ["12345", "Bad"],
+            )
+        ],
+    )
 
 
 @pytest.mark.parametrize(
