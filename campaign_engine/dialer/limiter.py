@@ -139,9 +139,16 @@ class Limiter:
         await self._extend(keys=keys, args=[lease, ttl_ms])
 
     async def release(self, slot_names: tuple[str, ...], lease: str) -> None:
+        await self.release_many([(slot_names, lease)])
+
+    async def release_many(self, leases: list[tuple[tuple[str, ...], str]]) -> None:
+        """Release several leases in one round trip (a batch of outcomes ends many calls)."""
+        if not leases:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for name in slot_names:
-                pipe.zrem(self._keys.slots(name), lease)
+            for slot_names, lease in leases:
+                for name in slot_names:
+                    pipe.zrem(self._keys.slots(name), lease)
             await pipe.execute()
 
     async def cool_down(self, seconds: float) -> None:
