@@ -143,12 +143,15 @@ class Limiter:
 
     async def release_many(self, leases: list[tuple[tuple[str, ...], str]]) -> None:
         """Release several leases in one round trip (a batch of outcomes ends many calls)."""
-        if not leases:
+        by_slot: dict[str, list[str]] = {}
+        for slot_names, lease in leases:
+            for name in slot_names:
+                by_slot.setdefault(name, []).append(lease)
+        if not by_slot:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for slot_names, lease in leases:
-                for name in slot_names:
-                    pipe.zrem(self._keys.slots(name), lease)
+            for name, members in by_slot.items():
+                pipe.zrem(self._keys.slots(name), *members)
             await pipe.execute()
 
     async def cool_down(self, seconds: float) -> None:

@@ -59,9 +59,13 @@ async def decide_next(
     campaigns = {
         row.id: row
         for row in await session.execute(
-            select(Campaign.id, Campaign.retry_policy, Campaign.state, Campaign.state_reason).where(
-                Campaign.id.in_({attempt.campaign_id for attempt in attempts})
-            )
+            select(
+                Campaign.id,
+                Campaign.retry_policy,
+                Campaign.state,
+                Campaign.state_reason,
+                Campaign.schedule.is_not(None).label("scheduled"),
+            ).where(Campaign.id.in_({attempt.campaign_id for attempt in attempts}))
         )
     }
     policies = {
@@ -77,7 +81,13 @@ async def decide_next(
         )
         for attempt in attempts
     }
-    retrying = [attempt.contact_id for attempt in attempts if decided[attempt.id].retry]
+    # Without a schedule a contact may be called at any time: no calendar to read.
+    scheduled = {campaign_id for campaign_id, row in campaigns.items() if row.scheduled}
+    retrying = [
+        attempt.contact_id
+        for attempt in attempts
+        if decided[attempt.id].retry and attempt.campaign_id in scheduled
+    ]
     calendars = await calendars_of(session, retrying) if retrying else {}
     rows: list[dict[str, Any]] = []
     for attempt in attempts:
