@@ -6,6 +6,10 @@ written in that same transaction, a committed outcome always has its notificatio
 rolled-back one never does; and because the forward-only state machine applies an outcome
 once, it is emitted once, however many webhooks, polls and processes saw the call.
 
+A contact closed without a call (suppressed at dial time, canceled with its campaign,
+skipped or suppressed by an operator) gets its final notification from
+:func:`emit_closed`, written by whoever closes it, in the same transaction.
+
 Only sessions from a factory passed to :func:`enable` emit: with no notification URL
 configured, nothing is recorded (the outbox would only grow).
 """
@@ -20,14 +24,19 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.campaigns.retry_policy import Decision
+from campaign_engine.campaigns.states import CONTACT_FINAL
 from campaign_engine.db.models import CallAttempt, Contact, Notification, utcnow
 from campaign_engine.notifications.payload import (
     ATTEMPT,
     FINAL,
     ContactView,
     attempt_payload,
+    closed_payload,
     final_payload,
 )
+
+# Contacts read per statement when many are closed at once (a campaign canceled).
+CLOSED_CHUNK = 1000
 
 INFO_KEY = "campaign_engine.notifications"
 
@@ -55,6 +64,7 @@ async def contact_views(
             Contact.attempts_count,
             Contact.last_outcome,
             Contact.next_attempt_at,
+            Contact.last_error,
         ).where(Contact.id.in_(contact_ids))
     )
     return {
@@ -67,16 +77,23 @@ async def contact_views(
             attempts_count=row.attempts_count,
             last_outcome=row.last_outcome,
             next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
         )
         for row in rows
     }
 
 
-def _row(attempt: CallAttempt, kind: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _row(
+    contact: ContactView,
+    attempt: CallAttempt | None,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
     return {
-        "campaign_id": attempt.campaign_id,
-        "contact_id": attempt.contact_id,
-        "attempt_id": attempt.id,
+        "campaign_id": contact.campaign_id,
+        "contact_id": contact.contact_id,
+        "attempt_id": attempt.id if attempt else None,
         "kind": kind,
         "payload": payload,
         "status": "pending",
@@ -102,9 +119,41 @@ async def emit_outcomes(
             continue
         # Final only when the decision was final *and* it was applied to the contact.
         final = decision.final_state is not None and contact.state == decision.final_state.value
-        rows.append(_row(attempt, ATTEMPT, attempt_payload(attempt, contact, final=final), now))
+        payload = attempt_payload(attempt, contact, final=final)
+        rows.append(_row(contact, attempt, ATTEMPT, payload, now))
         if final:
-            rows.append(_row(attempt, FINAL, final_payload(attempt, contact), now))
+            rows.append(_row(contact, attempt, FINAL, final_payload(attempt, contact), now))
     if rows:
         await session.execute(insert(Notification), rows)
     return len(rows)
+
+
+async def emit_closed(session: AsyncSession, contact_ids: Sequence[int]) -> int:
+    """Queue the final notification of each contact just closed without a call (those not
+    in a final state are left out); how many rows were written."""
+    if not is_enabled(session) or not contact_ids:
+        return 0
+    written = 0
+    final_states = [state.value for state in CONTACT_FINAL]
+    for start in range(0, len(contact_ids), CLOSED_CHUNK):
+        chunk = contact_ids[start : start + CLOSED_CHUNK]
+        contacts = await contact_views(session, chunk)
+        closed = [c for c in contacts.values() if c.state in final_states]
+        if not closed:
+            continue
+        last: dict[int, CallAttempt] = {}
+        attempts = await session.scalars(
+            select(CallAttempt)
+            .where(CallAttempt.contact_id.in_([contact.contact_id for contact in closed]))
+            .order_by(CallAttempt.contact_id, CallAttempt.attempt_number, CallAttempt.id)
+        )
+        for one in attempts:
+            last[one.contact_id] = one
+        now = utcnow()
+        rows = []
+        for contact in closed:
+            latest = last.get(contact.contact_id)
+            rows.append(_row(contact, latest, FINAL, closed_payload(latest, contact), now))
+        await session.execute(insert(Notification), rows)
+        written += len(rows)
+    return written
