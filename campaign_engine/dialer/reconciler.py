@@ -13,8 +13,9 @@ Runs inside the scheduler, spending at most its share of the ``/calls/*`` reques
   to a hundred attempts. "Overdue" starts ``reconcile_after_seconds`` after the claim, not
   only at the deadline (the agent's maximum call duration plus the margin): most calls are
   far shorter than the maximum, and a call whose webhook was lost holds its concurrency
-  slot until it is settled. Attempts past their deadline are looked up first. A final status is recorded through the same path as a webhook
-  (any webhook that arrived unmatched is applied first: it carries more). An ``unknown``
+  slot until it is settled. Attempts past their deadline are looked up first. A final
+  status is recorded through the same path as a webhook (any webhook that arrived
+  unmatched is applied first: it carries more). An ``unknown``
   attempt is matched to a call to the same number placed after its claim; none after a
   grace period means Vocobase never dialed, and the contact gets a fresh attempt (``lost``).
 - every attempt still open ``expire_after_seconds`` past its deadline (the agent's maximum
