@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -28,6 +29,24 @@ from campaign_engine.server import create_app
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
+# Allocations before a young collection (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_garbage_collector() -> None:
+    """Keep the collector's full passes short in a long-running process (called once it
+    has started).
+
+    Everything made while starting (modules, ORM mappers, validators) lives as long as the
+    process, yet every full collection walked it again: under webhook load that paused the
+    event loop for ~100 ms about once a second, the whole p99 of the receiver. Frozen
+    objects are never examined again; a larger first generation also means fewer
+    short-lived request objects are promoted into the older generations at all.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, second, third)
 
 
 class Services:
@@ -67,6 +86,7 @@ class Services:
                 port=self.port,
                 log_level="warning",
                 lifespan="on",
+                http="httptools",  # a dependency: see pyproject.toml
             )
             self.server = EmbeddedServer(config)
         self._tasks: list[asyncio.Task[None]] = []

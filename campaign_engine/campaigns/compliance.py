@@ -12,6 +12,7 @@ contact is *parked*, waiting with no ``next_attempt_at``, until the schedule cha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -173,18 +174,40 @@ async def calls_to_numbers(
 
 async def calendar_of(session: AsyncSession, contact_id: int) -> ContactCalendar | None:
     """The contact's calendar, read from its campaign, its number and the blackout table."""
-    row = (
+    return (await calendars_of(session, [contact_id])).get(contact_id)
+
+
+async def calendars_of(
+    session: AsyncSession, contact_ids: Collection[int]
+) -> dict[int, ContactCalendar]:
+    """Several contacts' calendars in one read (plus one per scheduled campaign, for its
+    blackout dates); contacts that do not exist are left out."""
+    if not contact_ids:
+        return {}
+    rows = (
         await session.execute(
-            select(Contact.timezones, Contact.campaign_id, Campaign.schedule)
+            select(Contact.id, Contact.timezones, Contact.campaign_id, Campaign.schedule)
             .join(Campaign, Campaign.id == Contact.campaign_id)
-            .where(Contact.id == contact_id)
+            .where(Contact.id.in_(contact_ids))
         )
-    ).first()
-    if row is None:
-        return None
-    schedule = from_json(row.schedule)
-    blackouts = await blackout_days(session, row.campaign_id) if schedule else frozenset()
-    return ContactCalendar(schedule, tuple(row.timezones or ()), blackouts)
+    ).all()
+    schedules: dict[str, Schedule | None] = {}
+    for row in rows:
+        if row.campaign_id not in schedules:
+            schedules[row.campaign_id] = from_json(row.schedule)
+    blackouts = {
+        campaign_id: await blackout_days(session, campaign_id)
+        for campaign_id, schedule in schedules.items()
+        if schedule is not None
+    }
+    return {
+        row.id: ContactCalendar(
+            schedules[row.campaign_id],
+            tuple(row.timezones or ()),
+            blackouts.get(row.campaign_id, frozenset()),
+        )
+        for row in rows
+    }
 
 
 def window_hold(calendar: ContactCalendar, now: datetime) -> Hold | None:
@@ -230,14 +253,3 @@ async def hold_for(
         return hold
     used = await calls_to_number(session, phone, *cap_bounds(calendar, now))
     return cap_hold(calendar, phone, used, daily_cap, now)
-
-
-async def retry_moment(
-    session: AsyncSession, contact_id: int, earliest: datetime
-) -> datetime | None:
-    """A retry's moment: ``earliest`` (now + the policy's delay) or the next allowed moment
-    after it; None when the schedule leaves none."""
-    calendar = await calendar_of(session, contact_id)
-    if calendar is None:
-        return earliest
-    return calendar.next_allowed(earliest)

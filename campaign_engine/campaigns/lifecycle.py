@@ -18,6 +18,7 @@ from campaign_engine.campaigns.states import (
     campaign_can_move,
 )
 from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
+from campaign_engine.notifications.emit import emit_closed
 
 CIRCUIT_BREAKER = "circuit-breaker"
 SCHEDULER = "scheduler"
@@ -151,9 +152,14 @@ async def cancel_open_contacts(
     }
     if reason is not None:
         values["last_error"] = reason
-    result = await session.execute(
-        update(Contact)
-        .where(Contact.campaign_id == campaign_id, Contact.state.in_(waiting))
-        .values(**values)
-    )
-    return int(getattr(result, "rowcount", 0))
+    canceled = (
+        await session.scalars(
+            update(Contact)
+            .where(Contact.campaign_id == campaign_id, Contact.state.in_(waiting))
+            .values(**values)
+            .returning(Contact.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    await emit_closed(session, canceled)  # each one's final notification
+    return len(canceled)

@@ -16,12 +16,36 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import retry_moment
+from campaign_engine.campaigns.compliance import ContactCalendar, calendar_of
 from campaign_engine.campaigns.retry_policy import Decision
 from campaign_engine.campaigns.states import CAMPAIGN_TERMINAL, CampaignState, ContactState
 from campaign_engine.db.models import Campaign, utcnow
 
 NO_TIME_LEFT = "no allowed calling time left for a retry"
+
+
+def placed(
+    decision: Decision,
+    *,
+    campaign_state: str | None,
+    campaign_reason: str | None,
+    calendar: ContactCalendar | None,
+    now: datetime,
+) -> tuple[Decision, datetime | None]:
+    """The decision to apply and, for a retry, its moment (plain: no I/O).
+
+    ``calendar`` None means no calendar is known for the contact: any time is allowed.
+    """
+    if decision.final_state is not None:
+        return decision, None
+    if campaign_state is not None and CampaignState(campaign_state) in CAMPAIGN_TERMINAL:
+        reason = f"campaign {campaign_state}" + (f": {campaign_reason}" if campaign_reason else "")
+        return Decision(ContactState.CANCELED, None, reason), None
+    earliest = now + timedelta(seconds=decision.delay_seconds or 0)
+    moment = earliest if calendar is None else calendar.next_allowed(earliest)
+    if moment is None:
+        return Decision(ContactState.EXHAUSTED, None, NO_TIME_LEFT), None
+    return decision, moment
 
 
 async def place_retry(
@@ -39,11 +63,10 @@ async def place_retry(
             select(Campaign.state, Campaign.state_reason).where(Campaign.id == campaign_id)
         )
     ).first()
-    if row is not None and CampaignState(row.state) in CAMPAIGN_TERMINAL:
-        reason = f"campaign {row.state}" + (f": {row.state_reason}" if row.state_reason else "")
-        return Decision(ContactState.CANCELED, None, reason), None
-    earliest = (now or utcnow()) + timedelta(seconds=decision.delay_seconds or 0)
-    moment = await retry_moment(session, contact_id, earliest)
-    if moment is None:
-        return Decision(ContactState.EXHAUSTED, None, NO_TIME_LEFT), None
-    return decision, moment
+    return placed(
+        decision,
+        campaign_state=row.state if row else None,
+        campaign_reason=row.state_reason if row else None,
+        calendar=await calendar_of(session, contact_id),
+        now=now or utcnow(),
+    )

@@ -19,6 +19,7 @@ from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.notifications import emit
 from campaign_engine.ops.audit import default_actor
 from campaign_engine.ops.logs import handler
 from campaign_engine.vocobase.errors import VocobaseError
@@ -85,10 +86,14 @@ async def _call(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session in a transaction that commits when the block succeeds."""
+    """A session in a transaction that commits when the block succeeds (writing the
+    notifications of what it closes when notifications are on, as the services do)."""
     engine = create_engine(settings.database.url)
+    sessions = session_factory(engine)
+    if settings.notifications.enabled:
+        emit.enable(sessions)
     try:
-        async with session_factory(engine)() as session, session.begin():
+        async with sessions() as session, session.begin():
             yield session
     finally:
         await engine.dispose()

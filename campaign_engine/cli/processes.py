@@ -7,7 +7,7 @@ import typer
 from campaign_engine.cli.common import run, settings_from, setup_logging
 from campaign_engine.db.migrate import upgrade
 from campaign_engine.runtime import Runtime
-from campaign_engine.services import Services
+from campaign_engine.services import Services, settle_garbage_collector
 
 
 async def _run_services(ctx: typer.Context, *, worker: bool, scheduler: bool, server: bool) -> None:
@@ -16,6 +16,7 @@ async def _run_services(ctx: typer.Context, *, worker: bool, scheduler: bool, se
     try:
         services = Services(runtime, worker=worker, scheduler=scheduler, server=server)
         await services.start()
+        settle_garbage_collector()
         await services.wait()
     finally:
         await runtime.close()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaign_engine.campaigns.states import AttemptState, CampaignState, ContactState
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.targets import DialTarget
+from campaign_engine.notifications.emit import emit_closed
 
 _QUEUED = ContactState.QUEUED.value
 _DIALING = ContactState.DIALING.value
@@ -71,14 +72,19 @@ async def hand_back(
 async def close_unattempted(
     session: AsyncSession, targets: Sequence[DialTarget], state: ContactState, reason: str
 ) -> int:
-    """Close queued contacts without dialing them (e.g. suppressed after their upload)."""
-    result = await session.execute(
-        update(Contact)
-        .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state == _QUEUED)
-        .values(state=state.value, queued_at=None, next_attempt_at=None, last_error=reason)
-        .execution_options(synchronize_session=False)
+    """Close queued contacts without dialing them (e.g. suppressed after their upload);
+    each one closed gets its final notification in the same transaction."""
+    closed = list(
+        await session.scalars(
+            update(Contact)
+            .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state == _QUEUED)
+            .values(state=state.value, queued_at=None, next_attempt_at=None, last_error=reason)
+            .returning(Contact.id)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    await emit_closed(session, closed)
+    return len(closed)
 
 
 async def claim(

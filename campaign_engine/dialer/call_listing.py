@@ -16,6 +16,10 @@ from campaign_engine.vocobase.models import Call, CallDetail
 
 # How far apart our clock and Vocobase's may be when matching an unknown start.
 CLOCK_SKEW = timedelta(seconds=30)
+# Calls per GET /calls page.
+PAGE = 100
+# Up to this many overdue started attempts (and no unknown one) are polled one by one.
+DETAIL_POLLS = 2
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,14 @@ def match_unknown(attempt: CallAttempt, calls: list[Call], taken: set[str]) -> C
         and (call.created_at is None or call.created_at >= earliest)
     ]
     return candidates[-1] if candidates else None
+
+
+def by_id(started: int, unknown: int, calls_since_oldest: int) -> bool:
+    """Look the overdue started attempts up one by one (``GET /calls/{id}``) rather than in
+    ``GET /calls`` pages (plain)? Yes for a few of them and no unknown start (the detail
+    carries the whole session), and whenever reading pages back to the oldest would take
+    more requests than asking for each (an old attempt among many newer calls). Unknown
+    starts have no call id: they are always found in a listing."""
+    if not unknown and started <= DETAIL_POLLS:
+        return True
+    return calls_since_oldest // PAGE + 1 > started

@@ -133,7 +133,7 @@ async def _still_in_window(
         return list(wave)
     behind = [t for t in wave if t.contact_id in late]
     await runtime.limiter.release_many(
-        slot_names_for(behind[0].provider, behind[0].campaign_id), [t.lease for t in behind]
+        [(slot_names_for(t.provider, t.campaign_id), t.lease) for t in behind]
     )
     async with runtime.sessions() as session, session.begin():
         for target in behind:

@@ -200,14 +200,19 @@ class Limiter:
             await self._extend(keys=keys, args=[ttl_ms, *leases])
 
     async def release(self, slot_names: tuple[str, ...], lease: str) -> None:
-        await self.release_many(slot_names, [lease])
+        await self.release_many([(slot_names, lease)])
 
-    async def release_many(self, slot_names: tuple[str, ...], leases: list[str]) -> None:
-        if not leases:
+    async def release_many(self, leases: list[tuple[tuple[str, ...], str]]) -> None:
+        """Release several leases in one round trip (a batch of outcomes ends many calls)."""
+        by_slot: dict[str, list[str]] = {}
+        for slot_names, lease in leases:
+            for name in slot_names:
+                by_slot.setdefault(name, []).append(lease)
+        if not by_slot:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for name in slot_names:
-                pipe.zrem(self._keys.slots(name), *leases)
+            for name, members in by_slot.items():
+                pipe.zrem(self._keys.slots(name), *members)
             await pipe.execute()
 
     async def cool_down(self, seconds: float) -> None:

@@ -1,33 +1,34 @@
 """Record how a call ended, from a webhook or from polling, through one forward-only path.
 
-Both the webhook processor and the reconciler call :func:`record_outcome`; whichever comes
-second finds the attempt already final and changes nothing, so duplicates, replays and
-late events are harmless. The contact's next step comes from the campaign's retry policy.
+Both the webhook processor and the reconciler call :func:`record_outcomes` (or its
+one-attempt form :func:`record_outcome`); whichever comes second finds the attempt already
+final and changes nothing, so duplicates, replays and late events are harmless. The
+contact's next step comes from the campaign's retry policy
+(:mod:`~campaign_engine.dialer.next_step`).
+
+A batch costs a fixed number of statements however many attempts it holds: the outcome
+details (one executemany UPDATE, guarded by the attempt being open), the move to the final
+state (one UPDATE ... RETURNING, the same guard: what it returns is exactly what this
+transaction concluded), the contacts' next steps and the notifications.
 """
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.outcomes import Outcome, classify
-from campaign_engine.campaigns.retry_policy import Decision, RetryPolicy, decide
-from campaign_engine.campaigns.retry_timing import place_retry
-from campaign_engine.campaigns.states import (
-    ATTEMPT_OPEN,
-    AttemptState,
-    ContactState,
-)
-from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.campaigns.retry_policy import Decision
+from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
+from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.limit_plan import slot_names_for
-from campaign_engine.notifications.emit import emit_outcome
-
-_rng = random.Random()
+from campaign_engine.dialer.next_step import decide_next
+from campaign_engine.notifications.emit import emit_outcomes
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,16 @@ class Recorded:
     slot_names: tuple[str, ...] = ()
 
 
-def _open_states() -> list[str]:
-    return [state.value for state in ATTEMPT_OPEN]
+_OPEN = tuple(state.value for state in ATTEMPT_OPEN)
+_attempts = cast(Table, CallAttempt.__table__)
+# Filled only when still empty: a webhook that beat the start response carries the ids.
+_KEEP_FIRST = ("call_id", "session_id")
+# Kept when the report has none.
+_KEEP_UNLESS_GIVEN = ("error",)
 
 
-async def record_outcome(session: AsyncSession, attempt_id: int, report: CallReport) -> Recorded:
-    """Apply ``report`` to the attempt and decide the contact's next step (idempotent)."""
-    values: dict[str, Any] = {
-        "state": AttemptState.ENDED.value,
+def _ended_values(report: CallReport, now: datetime) -> dict[str, Any]:
+    return {
         "call_status": report.call_status,
         "disposition": report.disposition,
         "answered_by": report.answered_by,
@@ -79,95 +82,158 @@ async def record_outcome(session: AsyncSession, attempt_id: int, report: CallRep
         "recording_url": report.recording_url,
         "extraction": report.extraction,
         "transcript": report.transcript,
-        "ended_at": report.ended_at or utcnow(),
+        "ended_at": report.ended_at or now,
         "outcome": (report.outcome or classify(report.call_status, report.disposition)).value,
+        "error": report.error,
+        "call_id": report.call_id,
+        "session_id": report.session_id,
     }
-    if report.error is not None:
-        values["error"] = report.error
-    return await _conclude(session, attempt_id, values, report)
+
+
+async def record_outcome(session: AsyncSession, attempt_id: int, report: CallReport) -> Recorded:
+    """Apply ``report`` to the attempt and decide the contact's next step (idempotent)."""
+    [recorded] = await record_outcomes(session, [(attempt_id, report)])
+    return recorded
+
+
+async def record_outcomes(
+    session: AsyncSession, reports: Sequence[tuple[int, CallReport]]
+) -> list[Recorded]:
+    """:func:`record_outcome` for several attempts (distinct ids), in as many statements as
+    for one; the results in the same order."""
+    now = utcnow()
+    values = [(attempt_id, _ended_values(report, now)) for attempt_id, report in reports]
+    return await _conclude(session, AttemptState.ENDED, values, now)
 
 
 async def expire_attempt(session: AsyncSession, attempt_id: int, reason: str) -> Recorded:
     """No outcome could be learned in time: close the attempt; the contact is not redialed
     (the call may have reached the person)."""
-    values = {
-        "state": AttemptState.EXPIRED.value,
-        "outcome": Outcome.UNKNOWN.value,
-        "error": reason,
-        "ended_at": utcnow(),
-    }
-    return await _conclude(session, attempt_id, values, None)
+    [recorded] = await expire_attempts(session, [(attempt_id, reason)])
+    return recorded
+
+
+async def expire_attempts(
+    session: AsyncSession, reasons: Sequence[tuple[int, str]]
+) -> list[Recorded]:
+    """:func:`expire_attempt` for several attempts (distinct ids)."""
+    now = utcnow()
+    values = [
+        (attempt_id, {"outcome": Outcome.UNKNOWN.value, "error": reason, "ended_at": now})
+        for attempt_id, reason in reasons
+    ]
+    return await _conclude(session, AttemptState.EXPIRED, values, now)
+
+
+def contact_rounds(contact_of: dict[int, int], attempt_ids: list[int]) -> list[list[int]]:
+    """Split attempt ids so that no round holds two attempts of one contact (plain): a
+    contact's history must be read after each of its attempts, one at a time."""
+    rounds: list[list[int]] = []
+    taken: list[set[int]] = []
+    for attempt_id in attempt_ids:
+        contact_id = contact_of[attempt_id]
+        index = next((i for i, seen in enumerate(taken) if contact_id not in seen), len(rounds))
+        if index == len(rounds):
+            rounds.append([])
+            taken.append(set())
+        rounds[index].append(attempt_id)
+        taken[index].add(contact_id)
+    return rounds
+
+
+def _details_statement(columns: Sequence[str]) -> Any:
+    """UPDATE of the outcome's columns of one open attempt (parameters per attempt)."""
+    assignments: dict[str, Any] = {}
+    for name in columns:
+        given = bindparam(f"v_{name}", type_=_attempts.c[name].type)
+        if name in _KEEP_FIRST:
+            assignments[name] = func.coalesce(_attempts.c[name], given)
+        elif name in _KEEP_UNLESS_GIVEN:
+            assignments[name] = func.coalesce(given, _attempts.c[name])
+        else:
+            assignments[name] = given
+    return (
+        update(_attempts)
+        .where(
+            _attempts.c.id == bindparam("b_id"),
+            # executemany takes no IN lists
+            or_(*(_attempts.c.state == state for state in _OPEN)),
+        )
+        .values(assignments)
+    )
 
 
 async def _conclude(
-    session: AsyncSession, attempt_id: int, values: dict[str, Any], report: CallReport | None
-) -> Recorded:
-    attempt = await session.get(CallAttempt, attempt_id)
-    if attempt is None:
-        raise LookupError(f"attempt {attempt_id} does not exist")
-    if report is not None:
-        # A webhook that beat the start response carries the ids we have not stored yet.
-        if attempt.call_id is None and report.call_id:
-            values["call_id"] = report.call_id
-        if attempt.session_id is None and report.session_id:
-            values["session_id"] = report.session_id
-    moved = await session.execute(
-        update(CallAttempt)
-        .where(CallAttempt.id == attempt_id, CallAttempt.state.in_(_open_states()))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    session: AsyncSession,
+    state: AttemptState,
+    values: list[tuple[int, dict[str, Any]]],
+    now: datetime,
+) -> list[Recorded]:
+    ids = [attempt_id for attempt_id, _ in values]
+    if len(set(ids)) != len(ids):
+        raise ValueError("each attempt may be concluded once per batch")
+    if not ids:
+        return []
+    contact_of: dict[int, int] = {
+        row.id: row.contact_id
+        for row in await session.execute(
+            select(CallAttempt.id, CallAttempt.contact_id).where(CallAttempt.id.in_(ids))
+        )
+    }
+    missing = [attempt_id for attempt_id in ids if attempt_id not in contact_of]
+    if missing:
+        raise LookupError(f"attempt {missing[0]} does not exist")
+    by_id = dict(values)
+    recorded: dict[int, Recorded] = {}
+    for round_ids in contact_rounds(contact_of, sorted(ids)):
+        batch = [(attempt_id, by_id[attempt_id]) for attempt_id in round_ids]
+        for one in await _conclude_round(session, state, batch, now):
+            recorded[one.attempt_id] = one
+    return [
+        recorded.get(attempt_id) or Recorded(False, attempt_id, contact_of[attempt_id])
+        for attempt_id in ids
+    ]
+
+
+async def _conclude_round(
+    session: AsyncSession,
+    state: AttemptState,
+    values: list[tuple[int, dict[str, Any]]],
+    now: datetime,
+) -> list[Recorded]:
+    """Conclude attempts of distinct contacts; the Recorded of those this call moved."""
+    columns = list(values[0][1])
+    await session.execute(
+        _details_statement(columns),
+        [
+            {"b_id": attempt_id, **{f"v_{name}": row[name] for name in columns}}
+            for attempt_id, row in values
+        ],
     )
-    if not getattr(moved, "rowcount", 0):
-        return Recorded(False, attempt_id, attempt.contact_id)
-    await session.refresh(attempt)
-    outcome = Outcome(values["outcome"])
-    decision = await _decide_next(session, attempt, outcome)
-    await emit_outcome(session, attempt, decision)
+    moved = (
+        await session.scalars(
+            update(CallAttempt)
+            .where(CallAttempt.id.in_([attempt_id for attempt_id, _ in values]))
+            .where(CallAttempt.state.in_(_OPEN))
+            .values(state=state.value)
+            .returning(CallAttempt)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+    ).all()
+    if not moved:
+        return []
+    decisions = await decide_next(session, moved, now)
+    await emit_outcomes(session, [(attempt, decisions[attempt.id]) for attempt in moved])
+    return [_recorded(attempt, decisions[attempt.id]) for attempt in moved]
+
+
+def _recorded(attempt: CallAttempt, decision: Decision) -> Recorded:
     return Recorded(
         True,
-        attempt_id,
+        attempt.id,
         attempt.contact_id,
-        outcome,
+        Outcome(attempt.outcome or Outcome.UNKNOWN),
         decision,
         lease=f"{attempt.contact_id}:{attempt.attempt_number}",
         slot_names=slot_names_for(attempt.provider, attempt.campaign_id),
     )
-
-
-async def _decide_next(session: AsyncSession, attempt: CallAttempt, outcome: Outcome) -> Decision:
-    policy_data = await session.scalar(
-        select(Campaign.retry_policy).where(Campaign.id == attempt.campaign_id)
-    )
-    policy = RetryPolicy.model_validate(policy_data or {})
-    history = (
-        await session.scalars(
-            select(CallAttempt.outcome)
-            .where(
-                CallAttempt.contact_id == attempt.contact_id,
-                CallAttempt.state.in_([AttemptState.ENDED.value, AttemptState.EXPIRED.value]),
-            )
-            .order_by(CallAttempt.attempt_number)
-        )
-    ).all()
-    outcomes = [Outcome(value) for value in history if value is not None]
-    decision, retry_at = await place_retry(
-        session, attempt.campaign_id, attempt.contact_id, decide(policy, outcomes, _rng)
-    )
-    contact_values: dict[str, Any] = {"last_outcome": outcome.value}
-    if decision.final_state is not None:
-        contact_values.update(state=decision.final_state.value, next_attempt_at=None)
-    else:
-        contact_values.update(
-            state=ContactState.RETRYING.value,
-            next_attempt_at=retry_at,
-        )
-    contact_values["last_error"] = attempt.error if outcome is not Outcome.COMPLETED else None
-    await session.execute(
-        update(Contact)
-        .where(
-            Contact.id == attempt.contact_id,
-            Contact.state.in_([ContactState.DIALING.value, ContactState.CALLING.value]),
-        )
-        .values(**contact_values)
-    )
-    return decision

@@ -7,10 +7,15 @@ Runs inside the scheduler, spending at most its share of the ``/calls/*`` reques
   they become ``unknown``.
 - ``started`` attempts whose webhook is overdue, and ``unknown`` attempts, are looked up:
   with ``GET /calls/{id}`` when only a few started ones are waiting (its answer carries the
-  session: transcript, recording, credits), else with ``GET /calls`` pages of 100, newest
+  session: transcript, recording, credits) or when reading pages back to the oldest would
+  take more requests than asking for each, else with ``GET /calls`` pages of 100, newest
   first, stopping once older than the oldest attempt looked for — one request settles up
-  to a hundred attempts. A final status is recorded through the same path as a webhook
-  (any webhook that arrived unmatched is applied first: it carries more). An ``unknown``
+  to a hundred attempts. "Overdue" starts ``reconcile_after_seconds`` after the claim, not
+  only at the deadline (the agent's maximum call duration plus the margin): most calls are
+  far shorter than the maximum, and a call whose webhook was lost holds its concurrency
+  slot until it is settled. Attempts past their deadline are looked up first. A final
+  status is recorded through the same path as a webhook (any webhook that arrived
+  unmatched is applied first: it carries more). An ``unknown``
   attempt is matched to a call to the same number placed after its claim; none after a
   grace period means Vocobase never dialed, and the contact gets a fresh attempt (``lost``).
 - every attempt still open ``expire_after_seconds`` past its deadline (the agent's maximum
@@ -27,7 +32,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from campaign_engine.campaigns.outcomes import is_final_call_status
 from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
@@ -35,7 +40,9 @@ from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.attempts import give_attempt_back, mark_started
 from campaign_engine.dialer.call_listing import (
     CLOCK_SKEW,
+    PAGE,
     Listing,
+    by_id,
     match_unknown,
     partial_listing,
     report_from_call,
@@ -49,9 +56,8 @@ from campaign_engine.webhooks.processing import process_event, waiting_events
 
 log = logging.getLogger(__name__)
 
-PAGE = 100
-# Up to this many overdue started attempts (and no unknown one) are polled one by one.
-DETAIL_POLLS = 2
+
+_NEVER_PLACED = (AttemptState.NOT_SENT.value, AttemptState.LOST.value)
 
 
 @dataclass
@@ -82,19 +88,41 @@ class Reconciler:
         await self._expire_overdue(stats)
         started = await self._overdue_started()
         unknown = await self._unknown()
-        if not unknown and len(started) <= DETAIL_POLLS:
+        if not started and not unknown:
+            return stats
+        oldest = min(attempt.claimed_at for attempt in [*started, *unknown])
+        since = await self._calls_claimed_since(oldest - CLOCK_SKEW) if started else 0
+        if started and by_id(len(started), len(unknown), since):
             for attempt in started:
                 if not await self._token():
                     break
                 await self._poll_one(attempt, stats)
-            return stats
-        oldest = min(attempt.claimed_at for attempt in [*started, *unknown])
+            started = []
+            if not unknown:
+                return stats
+            oldest = min(attempt.claimed_at for attempt in unknown)
         listing = await self._recent_calls(oldest - CLOCK_SKEW, stats)
         if listing is None:
             return stats
         await self._settle_started(started, listing, stats)
         await self._settle_unknown(unknown, listing, stats)
         return stats
+
+    async def _calls_claimed_since(self, moment: datetime) -> int:
+        """Our attempts claimed since ``moment``: about how many calls a listing back to it
+        would have to read (other users of the account make it more, never fewer)."""
+        async with self.runtime.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(CallAttempt)
+                    .where(
+                        CallAttempt.claimed_at >= moment,
+                        CallAttempt.state.not_in(_NEVER_PLACED),
+                    )
+                )
+                or 0
+            )
 
     async def _token(self) -> bool:
         grant = await self.runtime.limiter.acquire(self.plan)
@@ -157,7 +185,13 @@ class Reconciler:
                     CallAttempt.claimed_at <= now - self.after,
                     (CallAttempt.polled_at.is_(None)) | (CallAttempt.polled_at <= now - self.after),
                 )
-                .order_by(CallAttempt.polled_at.is_not(None), CallAttempt.polled_at)
+                # Calls certainly over (past their deadline) first, then the least recently
+                # looked at: under a tight budget, none of them expires unasked.
+                .order_by(
+                    CallAttempt.deadline_at > now,
+                    CallAttempt.polled_at.is_not(None),
+                    CallAttempt.polled_at,
+                )
                 .limit(PAGE)
             )
             return list(found.all())

@@ -68,7 +68,7 @@ async def run_wave(runtime: Runtime, wave: Sequence[DialTarget]) -> Counter[str]
         )
     lost = [target.lease for target in wave if target.contact_id not in claimed]
     if lost:
-        await runtime.limiter.release_many(slot_names, lost)
+        await runtime.limiter.release_many([(slot_names, lease) for lease in lost])
         tally["claimed-elsewhere"] += len(lost)
     sent = [(t, claimed[t.contact_id]) for t in wave if t.contact_id in claimed]
     if not sent:
@@ -222,4 +222,4 @@ async def _give_back(
     async with runtime.sessions() as session, session.begin():
         for error, attempt_ids in _by_error(group).items():
             await attempts.mark_not_sent(session, attempt_ids, error=error, delay_seconds=delay)
-    await runtime.limiter.release_many(slot_names, [target.lease for (target, _), _ in group])
+    await runtime.limiter.release_many([(slot_names, target.lease) for (target, _), _ in group])

@@ -32,6 +32,7 @@ class ContactView:
     attempts_count: int
     last_outcome: str | None
     next_attempt_at: datetime | None
+    last_error: str | None = None
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -97,6 +98,22 @@ def final_payload(attempt: CallAttempt, contact: ContactView) -> dict[str, Any]:
         "attempts": contact.attempts_count,
         "last_outcome": contact.last_outcome,
         "last_attempt": attempt_view(attempt),
+    }
+
+
+def closed_payload(last_attempt: CallAttempt | None, contact: ContactView) -> dict[str, Any]:
+    """The final result of a contact closed without a call (suppressed at dial time,
+    canceled, skipped): its last attempt when it had one, and why it was closed."""
+    return {
+        **_contact_part(contact),
+        "attempt_number": last_attempt.attempt_number if last_attempt else 0,
+        "final": True,
+        "state": contact.state,
+        "attempts": contact.attempts_count,
+        "last_outcome": contact.last_outcome,
+        "last_attempt": attempt_view(last_attempt) if last_attempt else None,
+        "closed_without_call": True,
+        "reason": contact.last_error,
     }
 
 

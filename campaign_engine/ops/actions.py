@@ -22,6 +22,7 @@ from campaign_engine.campaigns.states import (
 from campaign_engine.contacts.suppression import NUMBER
 from campaign_engine.contacts.suppression_list import add_entries
 from campaign_engine.db.models import Campaign, Contact, utcnow
+from campaign_engine.notifications.emit import emit_closed
 from campaign_engine.ops.audit import record
 from campaign_engine.ops.reasons import reason_of, waiting_for_retry
 
@@ -103,6 +104,8 @@ async def skip(session: AsyncSession, contact_id: int, *, actor: str) -> None:
     contact.next_attempt_at = None
     contact.queued_at = None
     contact.last_error = SKIPPED
+    await session.flush()
+    await emit_closed(session, [contact_id])
     await record(
         session,
         actor=actor,
@@ -131,6 +134,8 @@ async def suppress(
         contact.next_attempt_at = None
         contact.queued_at = None
         contact.last_error = reason or SUPPRESSED
+        await session.flush()
+        await emit_closed(session, [contact_id])
     await record(
         session,
         actor=actor,

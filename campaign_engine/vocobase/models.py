@@ -9,6 +9,7 @@ rejected webhook is dropped for good after three retries.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -54,13 +55,19 @@ class _Response(BaseModel):
         failing: the docs say what a field holds, not that it is never null."""
         if not isinstance(data, dict):
             return data
-        defaulted = {
+        defaulted = cls._defaulted_fields()
+        return {k: v for k, v in data.items() if v is not None or k not in defaulted}
+
+    @classmethod
+    @functools.cache
+    def _defaulted_fields(cls) -> frozenset[str]:
+        """Fields with a non-null default (once per class: every webhook is parsed)."""
+        return frozenset(
             name
             for name, field in cls.model_fields.items()
             if not field.is_required()
             and (field.default is not None or field.default_factory is not None)
-        }
-        return {k: v for k, v in data.items() if v is not None or k not in defaulted}
+        )
 
 
 class TelephonySetup(_Response):

@@ -9,19 +9,21 @@ and the scheduler sweeps whatever is left, so no event is lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.states import ATTEMPT_OPEN
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
-from campaign_engine.dialer.outcome import CallReport, Recorded, record_outcome
+from campaign_engine.dialer.outcome import CallReport, Recorded, record_outcomes
 from campaign_engine.vocobase.models import SessionCompletedEvent
 from campaign_engine.webhooks import inbox
+from campaign_engine.webhooks.matching import find_attempts
 
 if TYPE_CHECKING:
     from campaign_engine.runtime import Runtime
@@ -63,94 +65,137 @@ def report_from_event(event: SessionCompletedEvent) -> CallReport:
     )
 
 
-async def find_attempt(
-    session: AsyncSession, event: SessionCompletedEvent, correlation_variable: str
-) -> CallAttempt | None:
-    """The attempt this event reports on, by call_id/session_id, else by the echoed id.
-
-    The loaded row is returned (not just its id) and should be held while the outcome is
-    recorded: the session's identity map is weak, and holding it saves loading it again.
-    """
-    call_id = event.data.call.call_id if event.data.call else None
-    conditions = [CallAttempt.session_id == event.data.session_id]
-    if call_id:
-        conditions.append(CallAttempt.call_id == call_id)
-    found = await session.scalar(select(CallAttempt).where(or_(*conditions)).limit(1))
-    if found is not None:
-        return found
-    echoed = event.data.variables.get(correlation_variable)
-    if isinstance(echoed, str | int) and str(echoed).isdigit():
-        attempt = await session.get(CallAttempt, int(echoed))
-        # Trust the echo only when it agrees with what we dialed.
-        if attempt is not None and (
-            event.data.call is None or event.data.call.to_number in (None, attempt.to_number)
-        ):
-            return attempt
-    return None
-
-
-async def _apply(session: AsyncSession, runtime: Runtime, event_id: int) -> Applied:
-    """Apply one stored event inside the caller's transaction."""
-    row = await session.get(WebhookEvent, event_id, with_for_update=True)
-    if row is None or row.status not in (inbox.RECEIVED, inbox.UNMATCHED):
-        return Applied(row.status if row else "missing")
-    try:
-        event = SessionCompletedEvent.model_validate_json(row.raw_body)
-    except ValidationError as exc:
-        row.status, row.error, row.processed_at = inbox.INVALID, str(exc)[:500], utcnow()
-        return Applied(row.status)
-    attempt = await find_attempt(session, event, runtime.settings.dialer.correlation_variable)
-    if attempt is None:
-        # processed_at is the last try while unmatched: the sweep retries the least recent.
-        row.status, row.processed_at = inbox.UNMATCHED, utcnow()
-        return Applied(row.status)
-    attempt_id = attempt.id
-    recorded = await record_outcome(session, attempt_id, report_from_event(event))
-    if recorded.applied:
-        row.attempt_id, row.status, row.processed_at = attempt_id, inbox.APPLIED, utcnow()
-        return Applied(row.status, recorded)
-    # SQLite has no row lock: a second processor of this very event (the worker
-    # and the receiver race for it) must not overwrite the first one's "applied".
-    await session.execute(
-        update(WebhookEvent)
-        .where(
-            WebhookEvent.id == event_id,
-            WebhookEvent.status.in_([inbox.RECEIVED, inbox.UNMATCHED]),
-        )
-        .values(attempt_id=attempt_id, status=inbox.IGNORED, processed_at=utcnow())
+_PENDING = (inbox.RECEIVED, inbox.UNMATCHED)
+_events = cast(Table, WebhookEvent.__table__)
+# Only an event still waiting moves: a concurrent processor of the same event (the worker
+# and the server race for early ones; SQLite has no row locks) never loses its "applied".
+_SET_STATUS = (
+    update(_events)
+    .where(
+        _events.c.id == bindparam("b_id"), or_(*(_events.c.status == status for status in _PENDING))
     )
-    await session.refresh(row)
-    return Applied(row.status)
+    .values(
+        status=bindparam("b_status"),
+        attempt_id=bindparam("b_attempt"),
+        error=bindparam("b_error"),
+        processed_at=bindparam("b_at"),
+    )
+)
 
 
-async def _release(runtime: Runtime, applied: list[Applied]) -> None:
-    for one in applied:
-        if one.recorded is not None and one.recorded.applied:
-            await runtime.limiter.release(one.recorded.slot_names, one.recorded.lease)
+def _status(
+    event_id: int,
+    status: str,
+    at: datetime,
+    attempt_id: int | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "b_id": event_id,
+        "b_status": status,
+        "b_attempt": attempt_id,
+        "b_error": error,
+        "b_at": at,
+    }
+
+
+async def _apply(
+    session: AsyncSession, runtime: Runtime, event_ids: list[int]
+) -> dict[int, Applied]:
+    """Apply stored events (distinct ids) inside the caller's transaction, in a fixed number
+    of statements: read them, match them (:func:`find_attempts`), record the outcomes
+    (:func:`record_outcomes`), write their statuses."""
+    now = utcnow()
+    rows = {
+        row.id: row
+        for row in await session.execute(
+            select(WebhookEvent.id, WebhookEvent.status, WebhookEvent.raw_body).where(
+                WebhookEvent.id.in_(event_ids)
+            )
+        )
+    }
+    done: dict[int, Applied] = {}
+    writes: list[dict[str, Any]] = []
+    parsed: list[tuple[int, SessionCompletedEvent]] = []
+    for event_id in event_ids:
+        row = rows.get(event_id)
+        if row is None or row.status not in _PENDING:
+            done[event_id] = Applied(row.status if row else "missing")
+            continue
+        try:
+            parsed.append((event_id, SessionCompletedEvent.model_validate_json(row.raw_body)))
+        except ValidationError as exc:
+            writes.append(_status(event_id, inbox.INVALID, now, error=str(exc)[:500]))
+    matches = await find_attempts(session, parsed, runtime.settings.dialer.correlation_variable)
+    # One event per attempt reports; any other one for the same attempt comes too late.
+    reports: dict[int, tuple[int, CallReport]] = {}
+    for event_id, event in parsed:
+        attempt_id = matches.get(event_id)
+        if attempt_id is None:
+            # processed_at is the last try while unmatched: the sweep retries the least recent.
+            writes.append(_status(event_id, inbox.UNMATCHED, now))
+        elif attempt_id in reports:
+            writes.append(_status(event_id, inbox.IGNORED, now, attempt_id))
+        else:
+            reports[attempt_id] = (event_id, report_from_event(event))
+    recorded = await record_outcomes(
+        session, [(attempt_id, report) for attempt_id, (_, report) in reports.items()]
+    )
+    for one in recorded:
+        event_id = reports[one.attempt_id][0]
+        if one.applied:
+            done[event_id] = Applied(inbox.APPLIED, one)
+            writes.append(_status(event_id, inbox.APPLIED, now, one.attempt_id))
+        else:
+            writes.append(_status(event_id, inbox.IGNORED, now, one.attempt_id))
+    if not writes:
+        return done
+    await session.execute(_SET_STATUS, sorted(writes, key=lambda write: int(write["b_id"])))
+    # Whatever this call did not apply may have been moved by a concurrent processor.
+    others = [event_id for event_id in event_ids if event_id not in done]
+    if others:
+        found = await session.execute(
+            select(WebhookEvent.id, WebhookEvent.status).where(WebhookEvent.id.in_(others))
+        )
+        done.update({event_id: Applied(status) for event_id, status in found})
+    return done
+
+
+async def _release(runtime: Runtime, applied: Iterable[Applied]) -> None:
+    await runtime.limiter.release_many(
+        [
+            (one.recorded.slot_names, one.recorded.lease)
+            for one in applied
+            if one.recorded is not None and one.recorded.applied
+        ]
+    )
+
+
+async def _process(runtime: Runtime, event_ids: list[int]) -> list[Applied]:
+    unique = list(dict.fromkeys(event_ids))
+    async with runtime.sessions() as session, session.begin():
+        applied = await _apply(session, runtime, unique)
+    await _release(runtime, applied.values())
+    return [applied[event_id] for event_id in event_ids]
 
 
 async def process_event(runtime: Runtime, event_id: int) -> str:
     """Apply one stored event; returns its new status."""
-    async with runtime.sessions() as session, session.begin():
-        applied = await _apply(session, runtime, event_id)
-    await _release(runtime, [applied])
+    [applied] = await _process(runtime, [event_id])
     return applied.status
 
 
 async def process_events(runtime: Runtime, event_ids: list[int]) -> list[str]:
-    """Apply several stored events in one transaction (one commit for all: far cheaper per
-    event under load); if that fails, each is applied on its own so one bad event cannot
-    hold the others back. Returns their statuses, in order."""
-    if len(event_ids) <= 1:
-        return [await process_event(runtime, event_id) for event_id in event_ids]
+    """Apply several stored events in one transaction (a fixed number of statements and one
+    commit for all: far cheaper per event under load); if that fails, each is applied on
+    its own so one bad event cannot hold the others back. Returns their statuses, in order."""
     try:
-        async with runtime.sessions() as session, session.begin():
-            applied = [await _apply(session, runtime, event_id) for event_id in event_ids]
+        return [applied.status for applied in await _process(runtime, event_ids)]
     except Exception:
-        log.warning("applying %d events together failed; one by one", len(event_ids))
+        if len(event_ids) <= 1:
+            raise
+        log.warning("applying %d events together failed; one by one", len(event_ids), exc_info=True)
         return [await process_event(runtime, event_id) for event_id in event_ids]
-    await _release(runtime, applied)
-    return [one.status for one in applied]
 
 
 async def waiting_events(

@@ -7,11 +7,15 @@ stops) leaves its event ``received`` in the inbox, and when the queue runs dry t
 processor looks for such leftovers itself (the scheduler's sweep does too), so every
 accepted event is applied — once, because :func:`process_event` is idempotent.
 
-Queued events are applied in batches, one transaction each: a commit and its round trips
-cost more than the rest of an event, so under load the cost per event falls. Answering
-Vocobase comes first, because a delivery it gives up on is lost while an event in the
-inbox can wait: during a burst of deliveries (hundreds per second) the processor takes
-small batches at a bounded pace, and catches up at full speed once the burst is over.
+Queued events are applied in batches, one transaction each, in a fixed number of
+statements per batch (see :mod:`~campaign_engine.webhooks.processing`): the more are
+queued, the cheaper each one. Answering Vocobase comes first, because a delivery it gives
+up on is lost while an event in the inbox can wait: while deliveries arrive faster than
+``BUSY_RATE`` per second, one worker at a time applies whatever is queued and then rests
+for ``BUSY_REST`` times as long as the batch took, so applying takes at most about half
+of the process's time and the receiver keeps the rest. Events still keep being
+applied at hundreds per second during a burst (batches grow while the worker rests), and
+at full speed with every worker once it is over.
 
 Processing is not attached to the HTTP response on purpose: with keep-alive connections a
 response's background task holds the connection, so the next delivery would wait for the
@@ -37,19 +41,18 @@ log = logging.getLogger(__name__)
 
 WORKERS = 2
 # Events applied in one transaction at most (whatever is queued, up to this).
-BATCH = 50
+BATCH = 200
 QUEUE_LIMIT = 50_000
 # Leftovers are events still ``received`` this long after they arrived.
 LEFTOVER_AFTER_SECONDS = 10.0
 IDLE_SECONDS = 2.0
 STOP_GRACE_SECONDS = 5.0
-# The receiver comes first: while deliveries arrive faster than BUSY_RATE per second
-# (over the last RATE_WINDOW), one worker at a time applies at most BUSY_BATCH events,
-# after a pause of up to BUSY_PAUSE. Below that rate everything is applied at full speed.
+# Busy: deliveries arrive faster than BUSY_RATE per second (over the last RATE_WINDOW).
 BUSY_RATE = 250
 RATE_WINDOW = 0.5
-BUSY_PAUSE = 0.5
-BUSY_BATCH = 2
+# While busy, a worker rests this many times as long as its batch took (at most about
+# half the time applying).
+BUSY_REST = 1.0
 _CHECK_SECONDS = 0.05
 
 
@@ -107,11 +110,12 @@ class InboxProcessor:
                 return
             first = getter.result()
             if not self.busy():
-                await self._apply(first, BATCH)
+                await self._apply(first)
                 continue
             async with self._busy_turn:
-                await self._pause_while_busy()
-                await self._apply(first, BATCH if not self.busy() else BUSY_BATCH)
+                began = asyncio.get_running_loop().time()
+                await self._apply(first)
+                await self._rest(BUSY_REST * (asyncio.get_running_loop().time() - began))
 
     def busy(self) -> bool:
         """True while deliveries arrive faster than ``BUSY_RATE`` per second."""
@@ -120,18 +124,19 @@ class InboxProcessor:
             return False
         return arrivals[0] >= asyncio.get_running_loop().time() - RATE_WINDOW
 
-    async def _pause_while_busy(self) -> None:
+    async def _rest(self, seconds: float) -> None:
+        """Wait ``seconds``, or less once deliveries slow down or the processor stops."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + BUSY_PAUSE
+        until = loop.time() + seconds
         while self.busy() and not self._stopping.is_set() and loop.time() < until:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._stopping.wait(), timeout=min(_CHECK_SECONDS, until - loop.time())
                 )
 
-    async def _apply(self, first: int, limit: int) -> None:
+    async def _apply(self, first: int) -> None:
         batch = [first]
-        while len(batch) < limit and not self.queue.empty():
+        while len(batch) < BATCH and not self.queue.empty():
             batch.append(self.queue.get_nowait())
         try:
             await process_events(self.runtime, sorted(set(batch)))

@@ -1,4 +1,5 @@
-"""The pre-dial gate: a number suppressed after its upload is never called."""
+"""The pre-dial gate: a number suppressed after its upload is never called, and its contact's
+final notification says so."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from sqlalchemy import select
 
 from campaign_engine.campaigns.states import ContactState
 from campaign_engine.db.models import Contact, Suppression
+from campaign_engine.dialer.dial import dial_contacts
+from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.notifications import emit
+from campaign_engine.runtime import Runtime
+from tests.dialer.support import contacts_of, running_campaign
 from tests.harness import running_engine
+from tests.notifications.support import notifications
 
 NUMBERS = ["+919800000101", "+919811111102", "+919822222203"]
 
@@ -43,3 +50,22 @@ async def test_suppression_in_another_campaign_does_not_block_this_one(
         campaign_id = await engine.add_campaign([NUMBERS[2]])
         await engine.run_to_completion(campaign_id)
         assert engine.simulator.ledger.calls_to(NUMBERS[2])
+
+
+async def test_a_number_closed_as_suppressed_at_dial_time_gets_its_final_notification(
+    runtime: Runtime,
+) -> None:
+    emit.enable(runtime.sessions)
+    campaign_id = await running_campaign(runtime, NUMBERS[:2])
+    await Scheduler(runtime).enqueue_due()
+    async with runtime.sessions() as session, session.begin():
+        session.add(Suppression(kind="number", pattern=NUMBERS[0], reason="asked not to"))
+    contacts = {c.phone_e164: c for c in await contacts_of(runtime, campaign_id)}
+
+    tally = await dial_contacts({"runtime": runtime}, [c.id for c in contacts.values()])
+
+    assert tally == {"suppressed": 1, "not-sent": 1}  # Vocobase points at a closed port
+    (row,) = await notifications(runtime)
+    assert (row.kind, row.contact_id) == ("final", contacts[NUMBERS[0]].id)
+    assert row.payload["closed_without_call"] is True
+    assert "asked not to" in row.payload["reason"]

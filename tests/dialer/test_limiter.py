@@ -98,6 +98,21 @@ async def test_a_full_slot_set_denies_and_a_release_frees_the_slot(
     assert await limiter.in_use("active") == 2
 
 
+async def test_releasing_many_leases_frees_each_from_all_its_slots_and_nothing_else(
+    limiter: Limiter,
+) -> None:
+    both = slots(SlotLimit("provider", 10), SlotLimit("campaign", 10))
+    for lease in ("a", "b", "c"):
+        assert (await limiter.acquire(both, lease, LONG_TTL)).granted
+    assert (await limiter.acquire(slots(SlotLimit("other", 10)), "d", LONG_TTL)).granted
+
+    await limiter.release_many([(("provider", "campaign"), "a"), (("provider", "campaign"), "b")])
+    await limiter.release_many([])
+
+    assert (await limiter.in_use("provider"), await limiter.in_use("campaign")) == (1, 1)
+    assert await limiter.in_use("other") == 1
+
+
 async def test_a_second_job_for_the_same_attempt_is_told_the_lease_is_held_and_takes_nothing(
     limiter: Limiter,
 ) -> None:
@@ -255,7 +270,7 @@ async def test_extending_and_releasing_many_leases_moves_only_those(limiter: Lim
     plan = slots(SlotLimit("active", 5))
     assert len((await limiter.acquire_many(plan, ["a", "b", "c"], 200)).granted) == 3
     await limiter.extend_many(("active",), ["a", "b"], LONG_TTL)
-    await limiter.release_many(("active",), ["b"])
+    await limiter.release_many([(("active",), "b")])
 
     async def only_a_is_left() -> bool:
         return await limiter.in_use("active") == 1

@@ -12,7 +12,14 @@ from sqlalchemy import update
 from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.dialer.attempts import claim, mark_started, mark_unknown
-from campaign_engine.dialer.call_listing import Listing, match_unknown, partial_listing
+from campaign_engine.dialer.call_listing import (
+    DETAIL_POLLS,
+    PAGE,
+    Listing,
+    by_id,
+    match_unknown,
+    partial_listing,
+)
 from campaign_engine.dialer.limit_plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
@@ -398,3 +405,38 @@ def test_an_unknown_start_matches_the_oldest_call_to_its_number_placed_after_its
     assert match_unknown(attempt, calls, set()).call_id == "ours"  # type: ignore[union-attr]
     assert match_unknown(attempt, calls, {"ours"}).call_id == "newest"  # type: ignore[union-attr]
     assert match_unknown(attempt, calls, {"ours", "newest"}) is None
+
+
+def test_started_attempts_are_asked_for_one_by_one_when_that_takes_fewer_requests() -> None:
+    assert by_id(DETAIL_POLLS, 0, 10_000)  # a few: each answer carries the whole session
+    assert not by_id(DETAIL_POLLS + 1, 0, 50)  # one page settles them all
+    assert not by_id(DETAIL_POLLS, 1, 50)  # an unknown start needs the listing anyway
+    # The oldest was claimed before 5,000 other calls: 51 pages, more than 10 requests.
+    assert by_id(10, 1, 50 * PAGE)
+    assert not by_id(60, 0, 50 * PAGE)
+
+
+async def test_attempts_past_their_deadline_are_looked_up_before_newer_overdue_ones(
+    runtime: Runtime,
+) -> None:
+    """The reconciler's list of started attempts to look up puts certain ones first."""
+    ids = []
+    for index in range(3):
+        _, attempt_id = await claimed_attempt(runtime)
+        async with runtime.sessions() as session, session.begin():
+            await mark_started(session, attempt_id, call_id=f"c-{index}", session_id=f"s-{index}")
+            await session.execute(
+                update(CallAttempt)
+                .where(CallAttempt.id == attempt_id)
+                .values(claimed_at=ago(900), polled_at=None if index else ago(300))
+            )
+        ids.append(attempt_id)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(CallAttempt).where(CallAttempt.id == ids[0]).values(deadline_at=ago(1))
+        )
+
+    found = await Reconciler(runtime)._overdue_started()
+
+    assert found[0].id == ids[0]  # polled before, but certainly over
+    assert sorted(attempt.id for attempt in found) == sorted(ids)

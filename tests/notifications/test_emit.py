@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import delete, update
 
+from campaign_engine.campaigns import service
 from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
-from campaign_engine.db.models import CallAttempt, utcnow
+from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer.outcome import expire_attempt
 from campaign_engine.notifications import emit
+from campaign_engine.ops import actions
 from campaign_engine.runtime import Runtime
 from tests.webhooks.conftest import make_attempt
 
@@ -104,5 +107,102 @@ async def test_a_rolled_back_outcome_leaves_no_notification(runtime: Runtime) ->
             raise Abort
     except Abort:
         pass
+
+    assert await notifications(runtime) == []
+
+
+async def waiting_contact(runtime: Runtime, campaign_id: str, phone: str) -> int:
+    """A second contact of the campaign, waiting for its retry after one no-answer call."""
+    async with runtime.sessions() as session, session.begin():
+        contact = Contact(
+            campaign_id=campaign_id,
+            phone_e164=phone,
+            region="IN",
+            timezones=["Asia/Calcutta"],
+            variables={"name": "Ravi"},
+            state="retrying",
+            attempts_count=1,
+            next_attempt_at=utcnow() + timedelta(hours=1),
+            last_outcome="no_answer",
+        )
+        session.add(contact)
+        await session.flush()
+        session.add(
+            CallAttempt(
+                contact_id=contact.id,
+                campaign_id=campaign_id,
+                attempt_number=1,
+                state="ended",
+                provider="twilio",
+                to_number=phone,
+                outcome="no_answer",
+                deadline_at=utcnow(),
+            )
+        )
+        await session.flush()
+        return contact.id
+
+
+async def test_canceling_a_campaign_writes_the_final_notification_of_each_contact_it_closes(
+    runtime: Runtime,
+) -> None:
+    emit.enable(runtime.sessions)
+    in_call = await make_attempt(runtime)
+    waiting = await waiting_contact(runtime, in_call.campaign_id, "+919876500001")
+
+    async with runtime.sessions() as session, session.begin():
+        assert await service.cancel_campaign(session, in_call.campaign_id) == 1
+
+    (row,) = await notifications(runtime)
+    assert (row.kind, row.contact_id) == ("final", waiting)
+    assert row.attempt_id is not None  # its last attempt
+    payload = row.payload
+    assert (payload["final"], payload["closed_without_call"]) == (True, True)
+    assert (payload["state"], payload["attempts"], payload["attempt_number"]) == ("canceled", 1, 1)
+    assert payload["reason"] == "campaign canceled"
+    assert payload["last_attempt"]["outcome"] == "no_answer"
+
+    # The contact that was in its call finishes and gets its own final, once.
+    await webhook(runtime, status="no_answer", disposition=None)
+    kinds = [(row.contact_id, row.kind) for row in await notifications(runtime)]
+    assert kinds == [
+        (waiting, "final"),
+        (in_call.contact_id, "attempt"),
+        (in_call.contact_id, "final"),
+    ]
+
+
+@pytest.mark.parametrize(("action", "state"), [("skip", "canceled"), ("suppress", "suppressed")])
+async def test_an_operator_closing_a_waiting_contact_writes_its_final_notification(
+    runtime: Runtime, action: str, state: str
+) -> None:
+    emit.enable(runtime.sessions)
+    made = await make_attempt(runtime)
+    never_called = await waiting_contact(runtime, made.campaign_id, "+919876500002")
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(Contact).where(Contact.id == never_called).values(state="pending")
+        )
+        await session.execute(delete(CallAttempt).where(CallAttempt.contact_id == never_called))
+
+    async with runtime.sessions() as session, session.begin():
+        await getattr(actions, action)(session, never_called, actor="asha")
+
+    (row,) = await notifications(runtime)
+    assert (row.kind, row.contact_id, row.attempt_id) == ("final", never_called, None)
+    assert row.payload["state"] == state
+    assert (row.payload["attempt_number"], row.payload["last_attempt"]) == (0, None)
+    assert row.payload["reason"] in (actions.SKIPPED, actions.SUPPRESSED)
+
+
+async def test_closing_writes_nothing_for_a_contact_not_final_or_while_notifications_are_off(
+    runtime: Runtime,
+) -> None:
+    made = await make_attempt(runtime)
+    async with runtime.sessions() as session, session.begin():
+        assert await emit.emit_closed(session, [made.contact_id]) == 0  # off
+    emit.enable(runtime.sessions)
+    async with runtime.sessions() as session, session.begin():
+        assert await emit.emit_closed(session, [made.contact_id]) == 0  # still in its call
 
     assert await notifications(runtime) == []

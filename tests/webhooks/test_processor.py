@@ -3,6 +3,7 @@ whatever the queue lost."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import update
 from campaign_engine.db.models import WebhookEvent, utcnow
 from campaign_engine.runtime import Runtime
 from campaign_engine.server import create_app
+from campaign_engine.webhooks.inbox_writer import writer_for
 from campaign_engine.webhooks.processor import (
     BUSY_RATE,
     LEFTOVER_AFTER_SECONDS,
@@ -123,3 +125,43 @@ async def test_it_counts_as_busy_only_while_deliveries_arrive_faster_than_the_bu
 
     processor.submit(burst)
     assert processor.busy()
+
+
+class AlwaysBusy(InboxProcessor):
+    """As if deliveries kept arriving faster than the busy rate."""
+
+    def busy(self) -> bool:
+        return True
+
+
+async def test_while_busy_whole_batches_are_still_applied_not_a_trickle(
+    runtime: Runtime,
+) -> None:
+    """300 events no attempt matches (each is tried once: 'unmatched') are all tried within
+    a few seconds although the processor never stops being busy."""
+    writer = writer_for(runtime.engine)
+    stored = await asyncio.gather(
+        *(
+            writer.store(
+                session_id=f"sess-{index}",
+                call_id=f"call-{index}",
+                event_type="session.completed",
+                raw_body=event_body(session_id=f"sess-{index}", call_id=f"call-{index}"),
+                headers={},
+            )
+            for index in range(300)
+        )
+    )
+    processor = AlwaysBusy(runtime)
+    for one in stored:
+        assert one.event_id is not None
+        processor.submit(one.event_id)
+    processor.start()
+    try:
+
+        async def all_tried() -> bool:
+            return set(await statuses(runtime)) == {"unmatched"}
+
+        await wait_until(all_tried, 10, "every event to be tried while busy")
+    finally:
+        await processor.stop()

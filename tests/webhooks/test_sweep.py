@@ -3,9 +3,11 @@ aside once no attempt can match them; several events are applied in one transact
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
@@ -18,7 +20,7 @@ from campaign_engine.webhooks.processing import (
     sweep,
 )
 
-from .conftest import deliver, event_body, inbox_rows, load_attempt, make_attempt
+from .conftest import deliver, event_body, inbox_rows, load_attempt, load_contact, make_attempt
 
 
 async def age(runtime: Runtime, event_id: int, seconds: float, *, tried: bool = False) -> None:
@@ -158,6 +160,52 @@ async def test_events_applied_together_each_get_their_own_outcome_and_status(
     assert statuses == ["applied", "applied", "unmatched", "missing"]
     assert (await load_attempt(runtime, first.attempt_id)).outcome == "busy"
     assert (await load_attempt(runtime, second.attempt_id)).outcome == "completed"
+
+
+async def test_a_batch_is_applied_in_one_go_with_a_second_event_per_attempt_ignored(
+    runtime: Runtime, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await make_attempt(runtime)
+    echoed = await make_attempt(
+        runtime,
+        attempt_state="dialing",
+        contact_state="dialing",
+        call_id=None,
+        session_id=None,
+        phone="+919876543298",
+    )
+    ids = [
+        await store_only(runtime, client, status="no_answer", disposition=None),
+        await store_only(runtime, client, session_id="sess-again", call_id="call-1"),
+        await store_only(
+            runtime,
+            client,
+            session_id="sess-echo",
+            call_id="call-echo",
+            to_number="+919876543298",
+            variables={"ce_attempt_id": str(echoed.attempt_id)},
+        ),
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        statuses = await process_events(runtime, ids)
+
+    assert not [record for record in caplog.records if "one by one" in record.getMessage()]
+    assert statuses == ["applied", "ignored", "applied"]
+    assert (await load_attempt(runtime, first.attempt_id)).outcome == "no_answer"
+    assert (await load_contact(runtime, first.contact_id)).state == "retrying"
+    settled = await load_attempt(runtime, echoed.attempt_id)
+    assert (settled.state, settled.call_id, settled.session_id) == (
+        "ended",
+        "call-echo",
+        "sess-echo",
+    )
+    rows = {row.id: row for row in await inbox_rows(runtime)}
+    assert [rows[event_id].attempt_id for event_id in ids] == [
+        first.attempt_id,
+        first.attempt_id,
+        echoed.attempt_id,
+    ]
 
 
 async def test_an_unreadable_stored_event_does_not_hold_back_the_others_of_its_batch(
