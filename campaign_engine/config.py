@@ -139,7 +139,9 @@ class LimitSettings(_Section):
 
 
 class DialerSettings(_Section):
-    max_jobs: int = Field(default=50, gt=0)
+    # Dial jobs one worker runs at once, each with up to contacts_per_job contacts. (arq
+    # re-checks every queued job id at each poll, so more jobs than needed cost CPU.)
+    max_jobs: int = Field(default=10, gt=0)
     # Contacts one dial job carries (one campaign's): their reads, claims and records are a
     # few statements for all of them, and their start requests go out together.
     contacts_per_job: int = Field(default=50, gt=0, le=1000)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.compliance import ContactCalendar, blackout_days
-from campaign_engine.campaigns.schedule import from_json
+from campaign_engine.campaigns.schedule import Schedule, from_json
 from campaign_engine.campaigns.states import ContactState
 from campaign_engine.db.models import Campaign, Contact
 
@@ -54,37 +55,49 @@ def waiting_state(attempts_count: int) -> str:
 async def load_targets(session: AsyncSession, contact_ids: Sequence[int]) -> list[DialTarget]:
     """The contacts that exist among ``contact_ids``, in that order, with their campaigns.
 
-    One query for the contacts and campaigns; the blackout dates once per scheduled
-    campaign.
+    The contacts' columns in one query, each campaign once (with its blackout dates when it
+    has a schedule): a batch of one campaign's contacts costs three reads, not one per row.
     """
     rows = (
         await session.execute(
-            select(Contact, Campaign)
-            .join(Campaign, Campaign.id == Contact.campaign_id)
-            .where(Contact.id.in_(list(contact_ids)))
+            select(
+                Contact.id,
+                Contact.campaign_id,
+                Contact.phone_e164,
+                Contact.variables,
+                Contact.state,
+                Contact.attempts_count,
+                Contact.timezones,
+            ).where(Contact.id.in_(list(contact_ids)))
         )
     ).all()
-    by_id = {contact.id: (contact, campaign) for contact, campaign in rows}
-    calendars: dict[str, tuple[Any, Any]] = {}
+    by_id = {row.id: row for row in rows}
+    campaigns = {
+        campaign.id: campaign
+        for campaign in await session.scalars(
+            select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows}))
+        )
+    }
+    calendars: dict[str, tuple[Schedule | None, frozenset[date]]] = {}
+    for campaign in campaigns.values():
+        schedule = from_json(campaign.schedule)
+        blackouts = await blackout_days(session, campaign.id) if schedule else frozenset()
+        calendars[campaign.id] = (schedule, blackouts)
     targets = []
     for contact_id in contact_ids:
-        found = by_id.get(contact_id)
-        if found is None:
+        row = by_id.get(contact_id)
+        if row is None:
             continue
-        contact, campaign = found
-        if campaign.id not in calendars:
-            schedule = from_json(campaign.schedule)
-            blackouts = await blackout_days(session, campaign.id) if schedule else frozenset()
-            calendars[campaign.id] = (schedule, blackouts)
+        campaign = campaigns[row.campaign_id]
         schedule, blackouts = calendars[campaign.id]
         targets.append(
             DialTarget(
-                contact_id=contact.id,
+                contact_id=row.id,
                 campaign_id=campaign.id,
-                phone=contact.phone_e164,
-                variables=dict(contact.variables or {}),
-                contact_state=contact.state,
-                attempts_count=contact.attempts_count,
+                phone=row.phone_e164,
+                variables=dict(row.variables or {}),
+                contact_state=row.state,
+                attempts_count=row.attempts_count,
                 campaign_state=campaign.state,
                 agent_id=campaign.agent_id,
                 provider=campaign.provider,
@@ -93,7 +106,7 @@ async def load_targets(session: AsyncSession, contact_ids: Sequence[int]) -> lis
                 max_call_seconds=campaign.max_call_seconds,
                 max_concurrent=campaign.max_concurrent,
                 calls_per_minute=campaign.calls_per_minute,
-                calendar=ContactCalendar(schedule, tuple(contact.timezones or ()), blackouts),
+                calendar=ContactCalendar(schedule, tuple(row.timezones or ()), blackouts),
             )
         )
     return targets

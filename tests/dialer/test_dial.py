@@ -227,7 +227,7 @@ async def test_a_job_starts_as_many_of_its_contacts_as_the_limits_have_room_for_
     database_url: str, redis_prefix: str
 ) -> None:
     """Room for two calls: two start at once, the other two are handed back unclaimed."""
-    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000))
+    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000), outcome_mix={"completed": 1})
     async with running_engine(
         database_url,
         redis_prefix,
@@ -260,8 +260,9 @@ async def test_a_job_starts_as_many_of_its_contacts_as_the_limits_have_room_for_
 async def test_a_job_closes_the_suppressed_skips_what_is_not_queued_and_dials_the_rest(
     database_url: str, redis_prefix: str
 ) -> None:
+    simulator = sim_config(talk_seconds=(1000, 1000), outcome_mix={"completed": 1})
     async with running_engine(
-        database_url, redis_prefix, with_worker=False, with_scheduler=False
+        database_url, redis_prefix, simulator=simulator, with_worker=False, with_scheduler=False
     ) as engine:
         runtime = engine.runtime
         campaign_id = await engine.add_campaign(NUMBERS[:4])

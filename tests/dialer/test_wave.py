@@ -23,7 +23,12 @@ INVALID = "+0123"  # the simulator refuses it with a 400 that names to_number
 @pytest.fixture
 async def engine(database_url: str, redis_prefix: str) -> AsyncIterator[Harness]:
     """A simulator with room for one call, and no worker or scheduler of the engine's own."""
-    simulator = sim_config(concurrency=1, talk_seconds=(1000, 1000), send_retry_after=False)
+    simulator = sim_config(
+        concurrency=1,
+        talk_seconds=(1000, 1000),
+        outcome_mix={"completed": 1},
+        send_retry_after=False,
+    )
     async with running_engine(
         database_url,
         redis_prefix,
@@ -99,7 +104,7 @@ async def test_a_wave_claimed_elsewhere_sends_nothing_and_frees_its_leases(
 async def test_a_wave_of_accepted_starts_stores_every_call_id_in_one_go(
     database_url: str, redis_prefix: str
 ) -> None:
-    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000))
+    simulator = sim_config(concurrency=10, talk_seconds=(1000, 1000), outcome_mix={"completed": 1})
     async with running_engine(
         database_url, redis_prefix, simulator=simulator, with_worker=False, with_scheduler=False
     ) as engine:
