@@ -77,7 +77,7 @@ async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
     give_up_at = loop.time() + runtime.settings.dialer.max_wait_seconds
     waves: list[asyncio.Task[Counter[str]]] = []
     waiting = list(targets)
-    while waiting:
+    while waiting and not runtime.stopping.is_set():  # stopping: start nothing new
         grants = await runtime.limiter.acquire_many(
             await _plan(runtime, waiting[0]), [t.lease for t in waiting], _request_ttl_ms(runtime)
         )
@@ -94,7 +94,7 @@ async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
                 waves.append(asyncio.create_task(run_wave(runtime, wave)))
             continue
         remaining = give_up_at - loop.time()
-        if not waiting or remaining <= 0 or runtime.stopping.is_set():
+        if not waiting or remaining <= 0:
             break
         await asyncio.sleep(min(grants.wait_ms / 1000, remaining, 1.0))
     if waiting:

@@ -284,3 +284,18 @@ async def test_a_job_closes_the_suppressed_skips_what_is_not_queued_and_dials_th
         assert after[NUMBERS[1]].state == ContactState.CANCELED
         assert {after[n].state for n in NUMBERS[2:4]} == {ContactState.CALLING}
         assert sorted(c.to_number for c in engine.simulator.ledger.calls) == NUMBERS[2:4]
+
+
+async def test_a_job_on_a_stopping_worker_hands_its_contacts_back_and_dials_none(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    async with open_runtime(sqlite_url, redis_prefix) as runtime:
+        campaign_id = await running_campaign(runtime, NUMBERS[:3])
+        assert await Scheduler(runtime).enqueue_due() == 3
+        runtime.stopping.set()  # SIGTERM arrived
+
+        ids = [c.id for c in await contacts_of(runtime, campaign_id)]
+        assert await dial_contacts({"runtime": runtime}, ids) == {"no-slot": 3}
+
+        assert {c.state for c in await contacts_of(runtime, campaign_id)} == {"pending"}
+        assert await attempts_of(runtime, campaign_id) == []
