@@ -30,7 +30,7 @@ from campaign_engine.db.models import WebhookEvent
 from campaign_engine.dialer import attempts
 from campaign_engine.dialer.adaptive import after_rate_limited
 from campaign_engine.dialer.limit_plan import slot_names_for
-from campaign_engine.dialer.outcome import CallReport, record_outcome
+from campaign_engine.dialer.outcome import CallReport, record_outcomes
 from campaign_engine.dialer.targets import DialTarget
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import APIError, RateLimited, VocobaseError, is_campaign_fatal
@@ -164,16 +164,15 @@ async def _record_failed(
         async with runtime.sessions() as session, session.begin():
             await pause_for_error(session, target.campaign_id, str(exc))
     if rejected := by_kind.get("rejected"):
+        reports = [
+            (aid, CallReport(None, outcome=Outcome.REJECTED, error=str(exc)))
+            for (_, aid), exc in rejected
+        ]
         async with runtime.sessions() as session, session.begin():
-            recorded = [
-                await record_outcome(
-                    session, aid, CallReport(None, outcome=Outcome.REJECTED, error=str(exc))
-                )
-                for (_, aid), exc in rejected
-            ]
-        for one in recorded:
-            if one.applied:
-                await runtime.limiter.release(one.slot_names, one.lease)
+            recorded = await record_outcomes(session, reports)
+        await runtime.limiter.release_many(
+            [(one.slot_names, one.lease) for one in recorded if one.applied]
+        )
     if not_sent := by_kind.get("not-sent"):
         await _give_back(runtime, not_sent, slot_names, delay=0)
     return Counter({kind: len(group) for kind, group in by_kind.items()})
