@@ -312,13 +312,33 @@ def load_settings(path: Path | None = None) -> Settings:
 def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
     """A copy of ``settings`` with some keys replaced, validated again (demo and tests).
 
-    Re-validation goes around the environment sources on purpose: what the caller sets here
-    is final.
+    Re-validation goes around the environment on purpose: what the caller sets here is final
+    (the environment already had its say in ``settings``).
     """
     data = settings.model_dump()
     for section, values in sections.items():
         data[section] = {**data[section], **values}
     try:
-        return Settings.model_validate(data)
+        checked = _GivenValuesOnly(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "overrides")) from None
+    return Settings.model_construct(
+        _fields_set=checked.model_fields_set, **{name: getattr(checked, name) for name in data}
+    )
+
+
+class _GivenValuesOnly(Settings):
+    """Validates like :class:`Settings` but reads no environment. (``Settings`` itself reads
+    it on every validation, ``model_validate`` included, and would let a variable undo an
+    override: the demo's own Redis replaced by the unreachable one it stands in for.)"""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

@@ -169,6 +169,21 @@ def test_with_overrides_replaces_only_the_given_keys_and_validates_them() -> Non
         with_overrides(base, server={"max_body_bytes": 0})
 
 
+def test_with_overrides_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo starts its own Redis when none answers at the configured URL, and must then
+    use it even when that URL came from the environment."""
+    monkeypatch.setenv("CAMPAIGN_ENGINE_REDIS__URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("CAMPAIGN_ENGINE_SERVER__PORT", "9001")
+    base = load_settings()
+    assert base.redis.url == "redis://127.0.0.1:6390/0"
+
+    changed = with_overrides(base, redis={"url": "redis://127.0.0.1:46609/0"})
+
+    assert type(changed) is Settings
+    assert changed.redis.url == "redis://127.0.0.1:46609/0"
+    assert changed.server.port == 9001  # from the environment, through ``base``
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
