@@ -259,6 +259,7 @@ def open_csv(
         sample = raw.read(SAMPLE_BYTES)
         complete = len(sample) < SAMPLE_BYTES
         chosen = _resolve_encoding(sample, encoding, complete)
+        _refuse_binary(path, sample, chosen)
         if delimiter is None:
             delimiter = sniff_delimiter(_sample_text(sample, chosen, complete))
         raw.seek(0)
@@ -267,6 +268,27 @@ def open_csv(
     except BaseException:
         raw.close()
         raise
+
+
+# What operators upload by mistake instead of a CSV export, by the bytes it starts with.
+_BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "spreadsheet workbook (.xlsx or .ods: a ZIP archive)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "Excel 97-2003 workbook (.xls)"),
+    (b"%PDF", "PDF document"),
+)
+
+
+def _refuse_binary(path: Path, sample: bytes, encoding: str) -> None:
+    """A workbook or other binary file would otherwise be read as one odd header and rows
+    of garbage, each rejected on its own; say what the file is instead."""
+    kind = next((name for magic, name in _BINARY_SIGNATURES if sample.startswith(magic)), None)
+    if kind is None and b"\x00" in sample and not encoding.startswith(("utf-16", "utf-32")):
+        kind = "binary file (it has NUL bytes, which no 8-bit text has)"
+    if kind is not None:
+        raise CsvFormatError(
+            f"{path}: not CSV text: it looks like a {kind}; save it as CSV "
+            "(in a spreadsheet: Save As, CSV UTF-8) and import that file"
+        )
 
 
 def detect_encoding(sample: bytes, *, complete: bool) -> str:

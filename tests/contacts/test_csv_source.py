@@ -210,6 +210,27 @@ def test_empty_file_is_a_format_error(tmp_path: Path) -> None:
         open_csv(write(tmp_path, b"\n\n , \n"))
 
 
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64, "spreadsheet workbook"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "Excel 97-2003 workbook"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF document"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00", "binary file"),
+    ],
+)
+def test_a_file_that_is_not_text_is_refused_saying_what_it_is(
+    tmp_path: Path, data: bytes, kind: str
+) -> None:
+    with pytest.raises(CsvFormatError, match=f"not CSV text: it looks like a {kind}"):
+        open_csv(write(tmp_path, data, "contacts.xlsx"))
+
+
+def test_a_workbook_is_refused_even_with_an_explicit_encoding(tmp_path: Path) -> None:
+    with pytest.raises(CsvFormatError, match="save it as CSV"):
+        open_csv(write(tmp_path, b"PK\x03\x04" + b"\x00" * 64), encoding="cp1252")
+
+
 def test_unclosed_quote_is_a_format_error_naming_the_line(tmp_path: Path) -> None:
     data = b'phone,note\n1,ok\n2,"never closed\n' + b"x" * 200_000 + b"\n"
     with open_csv(write(tmp_path, data)) as source:
