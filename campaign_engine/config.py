@@ -43,9 +43,36 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The engine talks to its database through these async drivers only.
+ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+_DRIVER_ALIASES = {"postgres": "postgresql", "postgresql+psycopg2": "postgresql"}
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///./campaign-engine.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """A plain ``postgres://``/``postgresql://``/``sqlite://`` URL, as other tools write
+        it, gets the async driver the engine uses; any other database is refused here, not
+        at the first query."""
+        scheme, separator, rest = url.partition("://")
+        if not separator:
+            raise ValueError(
+                f"{url!r} is not a database URL; use postgresql+asyncpg://USER@HOST/DB "
+                "or sqlite+aiosqlite:///FILE.db"
+            )
+        scheme = _DRIVER_ALIASES.get(scheme, scheme)
+        if scheme in ASYNC_DRIVERS:
+            scheme = ASYNC_DRIVERS[scheme]
+        if scheme not in ASYNC_DRIVERS.values():
+            raise ValueError(
+                f"the engine runs on PostgreSQL (postgresql+asyncpg://) or SQLite "
+                f"(sqlite+aiosqlite://), not {scheme}://"
+            )
+        return f"{scheme}://{rest}"
 
 
 class RedisSettings(_Section):

@@ -169,6 +169,35 @@ def test_with_overrides_replaces_only_the_given_keys_and_validates_them() -> Non
         with_overrides(base, server={"max_body_bytes": 0})
 
 
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://app:pw@db:5432/calls", "postgresql+asyncpg://app:pw@db:5432/calls"),
+        ("postgresql://app@db/calls", "postgresql+asyncpg://app@db/calls"),
+        ("postgresql+psycopg2://app@db/calls", "postgresql+asyncpg://app@db/calls"),
+        ("sqlite:///engine.db", "sqlite+aiosqlite:///engine.db"),
+        ("postgresql+asyncpg://app@db/calls", "postgresql+asyncpg://app@db/calls"),
+    ],
+)
+def test_a_database_url_without_the_async_driver_gets_it(given: str, used: str) -> None:
+    assert Settings(database={"url": given}).database.url == used
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("mysql://app@db/calls", "not mysql://"),
+        ("/var/lib/engine.db", "not a database URL"),
+    ],
+)
+def test_a_database_url_the_engine_cannot_use_is_refused_naming_the_key(
+    tmp_path: Path, given: str, problem: str
+) -> None:
+    path = write(tmp_path / "engine.toml", f"[database]\nurl = {given!r}\n")
+    with pytest.raises(ConfigError, match=rf"database\.url: .*{problem}"):
+        load_settings(path)
+
+
 def test_with_overrides_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo starts its own Redis when none answers at the configured URL, and must then
     use it even when that URL came from the environment."""

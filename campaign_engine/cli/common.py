@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
+from campaign_engine.cli import failures
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
 from campaign_engine.notifications import emit
@@ -67,6 +68,7 @@ def settings_from(ctx: typer.Context) -> Settings:
         fail(str(exc), 2)
     obj["settings"] = settings
     ctx.find_root().obj = obj
+    _loaded[:] = [settings]
     return settings
 
 
@@ -78,6 +80,19 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except Exception as exc:
+        message = failures.describe(exc, _current_settings())
+        if message is None:
+            raise
+        fail(message)
+
+
+def _current_settings() -> Settings | None:
+    """The settings this invocation loaded, to name the URL that failed."""
+    return _loaded[-1] if _loaded else None
+
+
+_loaded: list[Settings] = []
 
 
 async def _call(coro_fn: Callable[[], Awaitable[T]]) -> T:
