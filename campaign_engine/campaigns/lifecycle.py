@@ -19,6 +19,8 @@ from campaign_engine.campaigns.states import (
 )
 from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
 from campaign_engine.notifications.emit import emit_closed
+from campaign_engine.ops import state_log
+from campaign_engine.ops.state_log import Change
 
 CIRCUIT_BREAKER = "circuit-breaker"
 SCHEDULER = "scheduler"
@@ -66,6 +68,8 @@ async def transition(
         )
     )
     await session.flush()
+    detail = f"from {current.value}, by {actor}" + (f": {reason}" if reason else "")
+    state_log.note(session, [Change("campaign", target.value, campaign_id, detail=detail)])
     return campaign
 
 
@@ -162,4 +166,8 @@ async def cancel_open_contacts(
         )
     ).all()
     await emit_closed(session, canceled)  # each one's final notification
+    why = reason or "campaign canceled"
+    state_log.note(
+        session, (Change("contact", "canceled", campaign_id, one, None, why) for one in canceled)
+    )
     return len(canceled)

@@ -30,6 +30,8 @@ from campaign_engine.campaigns.states import AttemptState, CampaignState, Contac
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.targets import DialTarget
 from campaign_engine.notifications.emit import emit_closed
+from campaign_engine.ops import state_log
+from campaign_engine.ops.state_log import Change
 
 _QUEUED = ContactState.QUEUED.value
 _DIALING = ContactState.DIALING.value
@@ -84,6 +86,13 @@ async def close_unattempted(
         )
     )
     await emit_closed(session, closed)
+    state_log.note(
+        session,
+        (
+            Change("contact", state.value, targets[0].campaign_id, one, None, reason)
+            for one in closed
+        ),
+    )
     return len(closed)
 
 
@@ -158,20 +167,28 @@ async def claim(
             if target.contact_id in claimed
         ],
     )
-    return {contact_id: attempt_id for attempt_id, contact_id in rows}
+    won = {contact_id: attempt_id for attempt_id, contact_id in rows}
+    state_log.note(
+        session,
+        (
+            Change("attempt", "dialing", campaign_id, contact, attempt)
+            for contact, attempt in won.items()
+        ),
+    )
+    return won
 
 
 async def mark_started_many(
     session: AsyncSession, started: Sequence[tuple[int, str, str | None]]
-) -> None:
+) -> set[int]:
     """Store the ids Vocobase gave, ``(attempt_id, call_id, session_id)`` each; those
-    contacts are now in a call.
+    contacts are now in a call: the ids of the contacts this moved into ``calling``.
 
     If a fast webhook already ended an attempt, only its ids are filled in: the outcome it
     recorded stands.
     """
     if not started:
-        return
+        return set()
     now = utcnow()
     table = CallAttempt.__table__
     assert isinstance(table, Table)
@@ -198,18 +215,21 @@ async def mark_started_many(
         CallAttempt.id.in_([attempt_id for attempt_id, _, _ in started]),
         CallAttempt.state == AttemptState.STARTED.value,
     )
-    await session.execute(
+    calling = await session.scalars(
         update(Contact)
         .where(Contact.id.in_(in_call), Contact.state == _DIALING)
         .values(state=ContactState.CALLING.value, updated_at=now)
+        .returning(Contact.id)
         .execution_options(synchronize_session=False)
     )
+    return set(calling.all())
 
 
 async def mark_started(
     session: AsyncSession, attempt_id: int, *, call_id: str, session_id: str | None
-) -> None:
-    await mark_started_many(session, [(attempt_id, call_id, session_id)])
+) -> bool:
+    """:func:`mark_started_many` for one; whether its contact is now in the call."""
+    return bool(await mark_started_many(session, [(attempt_id, call_id, session_id)]))
 
 
 async def mark_not_sent(
@@ -219,17 +239,28 @@ async def mark_not_sent(
     nothing, and the contacts wait ``delay_seconds`` for a fresh attempt."""
     if not attempt_ids:
         return
-    moved = await session.scalars(
+    moved = await session.execute(
         update(CallAttempt)
         .where(
             CallAttempt.id.in_(list(attempt_ids)),
             CallAttempt.state == AttemptState.DIALING.value,
         )
         .values(state=AttemptState.NOT_SENT.value, error=error, ended_at=utcnow())
-        .returning(CallAttempt.contact_id)
+        .returning(CallAttempt.id, CallAttempt.contact_id, CallAttempt.campaign_id)
         .execution_options(synchronize_session=False)
     )
-    await give_attempts_back(session, list(moved.all()), error=error, delay_seconds=delay_seconds)
+    rows = moved.all()
+    await give_attempts_back(
+        session, [row.contact_id for row in rows], error=error, delay_seconds=delay_seconds
+    )
+    detail = f"{error}; the contact waits {delay_seconds:g}s for a fresh attempt"
+    state_log.note(
+        session,
+        (
+            Change("attempt", "not_sent", row.campaign_id, row.contact_id, row.id, detail)
+            for row in rows
+        ),
+    )
 
 
 async def give_attempts_back(
@@ -265,12 +296,21 @@ async def mark_unknown(session: AsyncSession, attempt_ids: Sequence[int], *, err
     """The requests may have placed calls: never redial blindly, let the reconciler look."""
     if not attempt_ids:
         return
-    await session.execute(
+    moved = await session.execute(
         update(CallAttempt)
         .where(
             CallAttempt.id.in_(list(attempt_ids)),
             CallAttempt.state == AttemptState.DIALING.value,
         )
         .values(state=AttemptState.UNKNOWN.value, error=error)
+        .returning(CallAttempt.id, CallAttempt.contact_id, CallAttempt.campaign_id)
         .execution_options(synchronize_session=False)
+    )
+    detail = f"{error}; the call may exist, the reconciler will look it up"
+    state_log.note(
+        session,
+        (
+            Change("attempt", "unknown", row.campaign_id, row.contact_id, row.id, detail)
+            for row in moved
+        ),
     )

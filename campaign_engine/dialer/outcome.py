@@ -29,6 +29,8 @@ from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.next_step import decide_next
 from campaign_engine.notifications.emit import emit_outcomes
+from campaign_engine.ops import state_log
+from campaign_engine.ops.state_log import Change
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,19 @@ async def _conclude_round(
         return []
     decisions = await decide_next(session, moved, now)
     await emit_outcomes(session, [(attempt, decisions[attempt.id]) for attempt in moved])
+    state_log.note(session, (_change(attempt, decisions[attempt.id]) for attempt in moved))
     return [_recorded(attempt, decisions[attempt.id]) for attempt in moved]
+
+
+def _change(attempt: CallAttempt, decision: Decision) -> Change:
+    """``ended: no_answer; contact retrying (<the retry policy's reason>)``."""
+    next_state = decision.final_state.value if decision.final_state else "retrying"
+    detail = f"{attempt.outcome}; contact {next_state} ({decision.reason})"
+    if attempt.error:
+        detail += f"; {attempt.error}"
+    return Change(
+        "attempt", attempt.state, attempt.campaign_id, attempt.contact_id, attempt.id, detail
+    )
 
 
 def _recorded(attempt: CallAttempt, decision: Decision) -> Recorded:

@@ -49,6 +49,8 @@ from campaign_engine.dialer.call_listing import (
 )
 from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
 from campaign_engine.dialer.outcome import Recorded, expire_attempt, record_outcome
+from campaign_engine.ops import state_log
+from campaign_engine.ops.state_log import Change
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import NotFound, VocobaseError
 from campaign_engine.vocobase.models import Call, CallDetail
@@ -295,9 +297,11 @@ class Reconciler:
     async def _found(self, attempt: CallAttempt, call: Call, stats: ReconcileStats) -> None:
         stats.found += 1
         async with self.runtime.sessions() as session, session.begin():
-            await mark_started(
+            if await mark_started(
                 session, attempt.id, call_id=call.call_id, session_id=call.session_id
-            )
+            ):
+                detail = f"{call.call_id}, found by the reconciler in GET /calls"
+                state_log.note(session, [_change(attempt, "started", detail)])
         if not is_final_call_status(call.status):
             return
         if await self._apply_waiting_webhook(call.call_id, call.session_id):
@@ -319,14 +323,16 @@ class Reconciler:
             )
             if not getattr(moved, "rowcount", 0):
                 return
-            await give_attempt_back(
-                session,
-                attempt.contact_id,
-                error="start request failed and Vocobase has no such call",
-                delay_seconds=0,
-            )
+            error = "start request failed and Vocobase has no such call"
+            await give_attempt_back(session, attempt.contact_id, error=error, delay_seconds=0)
+            detail = f"{error}; the contact may be dialed again"
+            state_log.note(session, [_change(attempt, "lost", detail)])
         stats.lost += 1
         await self.runtime.limiter.release(
             slot_names_for(attempt.provider, attempt.campaign_id),
             f"{attempt.contact_id}:{attempt.attempt_number}",
         )
+
+
+def _change(attempt: CallAttempt, state: str, detail: str) -> Change:
+    return Change("attempt", state, attempt.campaign_id, attempt.contact_id, attempt.id, detail)

@@ -32,6 +32,8 @@ from campaign_engine.dialer.adaptive import after_rate_limited
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.outcome import CallReport, record_outcomes
 from campaign_engine.dialer.targets import DialTarget
+from campaign_engine.ops import state_log
+from campaign_engine.ops.state_log import Change
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import APIError, RateLimited, VocobaseError, is_campaign_fatal
 from campaign_engine.vocobase.models import StartCallRequest, StartedCall
@@ -119,7 +121,15 @@ async def _record_started(
     await runtime.limiter.extend_many(slot_names, leases, _call_ttl_ms(runtime, target))
     ids = [(aid, call.call_id, call.session_id) for (_, aid), call in started]
     async with runtime.sessions() as session, session.begin():
-        await attempts.mark_started_many(session, ids)
+        calling = await attempts.mark_started_many(session, ids)
+        state_log.note(
+            session,
+            (
+                Change("attempt", "started", t.campaign_id, t.contact_id, aid, call.call_id)
+                for (t, aid), call in started
+                if t.contact_id in calling
+            ),
+        )
         early = await _waiting_events(session, ids)
     for event_id in early:
         await process_event(runtime, event_id)

@@ -23,8 +23,10 @@ from campaign_engine.contacts.suppression import NUMBER
 from campaign_engine.contacts.suppression_list import add_entries
 from campaign_engine.db.models import Campaign, Contact, utcnow
 from campaign_engine.notifications.emit import emit_closed
+from campaign_engine.ops import state_log
 from campaign_engine.ops.audit import record
 from campaign_engine.ops.reasons import reason_of, waiting_for_retry
+from campaign_engine.ops.state_log import Change
 
 SKIPPED = "skipped by operator"
 SUPPRESSED = "suppressed by operator"
@@ -42,6 +44,11 @@ class ActionError(ValueError):
 
     A ``ValueError`` so that the CLI shows it as one line, like every refused request.
     """
+
+
+def _log_closed(session: AsyncSession, contact: Contact, why: str) -> None:
+    change = Change("contact", contact.state, contact.campaign_id, contact.id, None, why)
+    state_log.note(session, [change])
 
 
 async def _contact(session: AsyncSession, contact_id: int) -> Contact:
@@ -106,6 +113,7 @@ async def skip(session: AsyncSession, contact_id: int, *, actor: str) -> None:
     contact.last_error = SKIPPED
     await session.flush()
     await emit_closed(session, [contact_id])
+    _log_closed(session, contact, f"{SKIPPED} by {actor}")
     await record(
         session,
         actor=actor,
@@ -136,6 +144,7 @@ async def suppress(
         contact.last_error = reason or SUPPRESSED
         await session.flush()
         await emit_closed(session, [contact_id])
+        _log_closed(session, contact, f"{reason or SUPPRESSED}, by {actor}")
     await record(
         session,
         actor=actor,
