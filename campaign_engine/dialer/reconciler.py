@@ -300,7 +300,7 @@ class Reconciler:
             if await mark_started(
                 session, attempt.id, call_id=call.call_id, session_id=call.session_id
             ):
-                detail = f"{call.call_id}, found by the reconciler in GET /calls"
+                detail = f"call {call.call_id}, found by the reconciler in GET /calls"
                 state_log.note(session, [_change(attempt, "started", detail)])
         if not is_final_call_status(call.status):
             return

@@ -125,7 +125,9 @@ async def _record_started(
         state_log.note(
             session,
             (
-                Change("attempt", "started", t.campaign_id, t.contact_id, aid, call.call_id)
+                Change(
+                    "attempt", "started", t.campaign_id, t.contact_id, aid, f"call {call.call_id}"
+                )
                 for (t, aid), call in started
                 if t.contact_id in calling
             ),
