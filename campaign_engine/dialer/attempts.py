@@ -86,12 +86,10 @@ async def close_unattempted(
         )
     )
     await emit_closed(session, closed)
+    campaign_of = {target.contact_id: target.campaign_id for target in targets}
     state_log.note(
         session,
-        (
-            Change("contact", state.value, targets[0].campaign_id, one, None, reason)
-            for one in closed
-        ),
+        (Change("contact", state.value, campaign_of[one], one, None, reason) for one in closed),
     )
     return len(closed)
 
