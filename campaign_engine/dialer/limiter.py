@@ -96,15 +96,18 @@ return {grant, 0, '', unpack(held)}
 """
 
 
-# KEYS: slot keys...; ARGV: ttl_ms, lease... Moves each lease's expiry where it is held.
+# KEYS: slot keys...; ARGV: ttl_ms, mode, lease... Moves each lease's expiry where it is
+# held (mode "held"), or puts it there whether or not it is (mode "all": a call known to
+# exist occupies its slots, whatever the limit says).
 _EXTEND = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local until_ms = now + tonumber(ARGV[1])
+local all = ARGV[2] == 'all'
 for i = 1, #KEYS do
   local moved = false
-  for j = 2, #ARGV do
-    if redis.call('ZSCORE', KEYS[i], ARGV[j]) then
+  for j = 3, #ARGV do
+    if all or redis.call('ZSCORE', KEYS[i], ARGV[j]) then
       redis.call('ZADD', KEYS[i], until_ms, ARGV[j])
       moved = true
     end
@@ -113,6 +116,15 @@ for i = 1, #KEYS do
     local latest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
     redis.call('PEXPIREAT', KEYS[i], tonumber(latest[2]) + 60000)
   end
+end
+return 1
+"""
+
+# KEYS: cooldown; ARGV: ms. Only ever lengthens the cooldown, in one step: two workers
+# refused at once must not leave the shorter of their waits in force.
+_COOL_DOWN = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 end
 return 1
 """
@@ -150,6 +162,7 @@ class Limiter:
         self._slot_poll_ms = slot_poll_ms
         self._acquire = redis.register_script(_ACQUIRE)
         self._extend = redis.register_script(_EXTEND)
+        self._cool_down = redis.register_script(_COOL_DOWN)
 
     async def acquire(self, plan: LimitPlan, lease: str = "", lease_ttl_ms: int = 0) -> Grant:
         """One token of every limit (a poll has no lease; a start holds ``lease``)."""
@@ -195,9 +208,21 @@ class Limiter:
     async def extend_many(
         self, slot_names: tuple[str, ...], leases: list[str], ttl_ms: int
     ) -> None:
+        """Keep leases still held: one released meanwhile (the call already ended) stays
+        released, so a late start response cannot bring back the slot of a finished call."""
+        await self._set_expiry(slot_names, leases, ttl_ms, "held")
+
+    async def hold(self, slot_names: tuple[str, ...], lease: str, ttl_ms: int) -> None:
+        """Hold ``lease`` for ``ttl_ms`` from now, taking it again if it expired: for a call
+        found to exist after its short start lease ran out (its worker died mid-request)."""
+        await self._set_expiry(slot_names, [lease], ttl_ms, "all")
+
+    async def _set_expiry(
+        self, slot_names: tuple[str, ...], leases: list[str], ttl_ms: int, mode: str
+    ) -> None:
         if leases:
             keys = [self._keys.slots(name) for name in slot_names]
-            await self._extend(keys=keys, args=[ttl_ms, *leases])
+            await self._extend(keys=keys, args=[ttl_ms, mode, *leases])
 
     async def release(self, slot_names: tuple[str, ...], lease: str) -> None:
         await self.release_many([(slot_names, lease)])
@@ -218,9 +243,7 @@ class Limiter:
     async def cool_down(self, seconds: float) -> None:
         """Make the whole fleet wait (a 429 is back-pressure): never shortens a cooldown."""
         ms = max(1, int(seconds * 1000))
-        current = await self._redis.pttl(self._keys.cooldown)
-        if current < ms:
-            await self._redis.set(self._keys.cooldown, "1", px=ms)
+        await self._cool_down(keys=[self._keys.cooldown], args=[ms])
 
     async def in_use(self, name: str) -> int:
         """Leases currently held in one slot set (expired ones are not counted)."""

@@ -38,6 +38,7 @@ from campaign_engine.campaigns.outcomes import is_final_call_status
 from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.attempts import give_attempt_back, mark_started
+from campaign_engine.dialer.backpressure import after_refusals, current_poll_plan
 from campaign_engine.dialer.call_listing import (
     CLOCK_SKEW,
     PAGE,
@@ -47,12 +48,12 @@ from campaign_engine.dialer.call_listing import (
     partial_listing,
     report_from_call,
 )
-from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
+from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.outcome import Recorded, expire_attempt, record_outcome
 from campaign_engine.ops import state_log
 from campaign_engine.ops.state_log import Change
 from campaign_engine.runtime import Runtime
-from campaign_engine.vocobase.errors import NotFound, VocobaseError
+from campaign_engine.vocobase.errors import NotFound, RateLimited, VocobaseError
 from campaign_engine.vocobase.models import Call, CallDetail
 from campaign_engine.webhooks.processing import process_event, waiting_events
 
@@ -76,7 +77,6 @@ class Reconciler:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        self.plan = poll_plan(settings.limits, settings.scheduler.reconcile_budget_share)
         self.after = timedelta(seconds=settings.scheduler.reconcile_after_seconds)
         self.grace = timedelta(seconds=settings.scheduler.unknown_grace_seconds)
         self.expire_after = timedelta(seconds=settings.scheduler.expire_after_seconds)
@@ -127,28 +127,50 @@ class Reconciler:
             )
 
     async def _token(self) -> bool:
-        grant = await self.runtime.limiter.acquire(self.plan)
+        grant = await self.runtime.limiter.acquire(await current_poll_plan(self.runtime))
         return grant.granted
+
+    async def _refused(self, what: str, exc: VocobaseError) -> None:
+        log.warning("%s failed: %s", what, exc)
+        if isinstance(exc, RateLimited):
+            await after_refusals(self.runtime, [exc])
 
     async def _release(self, recorded: Recorded | None) -> None:
         if recorded is not None and recorded.applied:
             await self.runtime.limiter.release(recorded.slot_names, recorded.lease)
 
     async def _orphaned_dialing(self, stats: ReconcileStats) -> None:
+        """Attempts left ``dialing`` by a worker that died mid-request become ``unknown``,
+        and hold their slots until their deadline: the call may exist, and the short lease
+        taken for the start request has run out."""
         cutoff = utcnow() - self.request_time - timedelta(seconds=5)
+        error = "worker stopped during the start request"
         async with self.runtime.sessions() as session, session.begin():
-            result = await session.execute(
-                update(CallAttempt)
-                .where(
-                    CallAttempt.state == AttemptState.DIALING.value,
-                    CallAttempt.claimed_at <= cutoff,
+            orphans = (
+                await session.scalars(
+                    update(CallAttempt)
+                    .where(
+                        CallAttempt.state == AttemptState.DIALING.value,
+                        CallAttempt.claimed_at <= cutoff,
+                    )
+                    .values(state=AttemptState.UNKNOWN.value, error=error)
+                    .returning(CallAttempt)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(
-                    state=AttemptState.UNKNOWN.value,
-                    error="worker stopped during the start request",
-                )
-            )
-        stats.orphaned += int(getattr(result, "rowcount", 0))
+            ).all()
+            detail = f"{error}; the call may exist, the reconciler will look it up"
+            state_log.note(session, [_change(attempt, "unknown", detail) for attempt in orphans])
+        for attempt in orphans:
+            await self._hold_until_deadline(attempt)
+        stats.orphaned += len(orphans)
+
+    async def _hold_until_deadline(self, attempt: CallAttempt) -> None:
+        left_ms = int((attempt.deadline_at - utcnow()).total_seconds() * 1000)
+        await self.runtime.limiter.hold(
+            slot_names_for(attempt.provider, attempt.campaign_id),
+            f"{attempt.contact_id}:{attempt.attempt_number}",
+            max(left_ms, 1000),
+        )
 
     async def _expire_overdue(self, stats: ReconcileStats) -> None:
         """Close every attempt still open past its deadline plus ``expire_after``."""
@@ -215,7 +237,7 @@ class Reconciler:
         except NotFound:
             call = None
         except VocobaseError as exc:
-            log.warning("polling attempt %s failed: %s", attempt.id, exc)
+            await self._refused(f"polling attempt {attempt.id}", exc)
             return
         await self._settle(attempt, call, stats)
 
@@ -258,7 +280,7 @@ class Reconciler:
             try:
                 page = await self.runtime.vocobase.list_calls(limit=PAGE, offset=offset)
             except VocobaseError as exc:
-                log.warning("listing calls failed: %s", exc)
+                await self._refused("listing calls", exc)
                 return partial_listing(calls)
             calls.extend(page.calls)
             offset += len(page.calls)
@@ -303,6 +325,7 @@ class Reconciler:
                 detail = f"call {call.call_id}, found by the reconciler in GET /calls"
                 state_log.note(session, [_change(attempt, "started", detail)])
         if not is_final_call_status(call.status):
+            await self._hold_until_deadline(attempt)  # live: it occupies its slots
             return
         if await self._apply_waiting_webhook(call.call_id, call.session_id):
             return

@@ -29,10 +29,11 @@ from campaign_engine.campaigns.states import (
 )
 from campaign_engine.campaigns.tick import run_campaign_steps
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
-from campaign_engine.dialer.limit_plan import poll_plan, slot_names_for
+from campaign_engine.dialer.backpressure import after_refusals, current_poll_plan
+from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.runtime import Runtime
-from campaign_engine.vocobase.errors import VocobaseError
+from campaign_engine.vocobase.errors import RateLimited, VocobaseError
 from campaign_engine.webhooks.processing import sweep
 
 log = logging.getLogger(__name__)
@@ -248,14 +249,15 @@ class Scheduler:
         keys = self.runtime.keys
         if await self.runtime.redis.exists(keys.learned_concurrency):
             return
-        settings = self.runtime.settings
-        plan = poll_plan(settings.limits, settings.scheduler.reconcile_budget_share)
+        plan = await current_poll_plan(self.runtime)
         if not (await self.runtime.limiter.acquire(plan)).granted:
             return
         try:
             concurrency = await self.runtime.vocobase.get_concurrency()
         except VocobaseError as exc:
             log.warning("could not read GET /calls/concurrency: %s", exc)
+            if isinstance(exc, RateLimited):
+                await after_refusals(self.runtime, [exc])
             return
         await self.runtime.redis.set(
             keys.learned_concurrency, concurrency.limit, ex=CONCURRENCY_REFRESH_SECONDS

@@ -28,7 +28,7 @@ from campaign_engine.campaigns.lifecycle import pause_for_error
 from campaign_engine.campaigns.outcomes import Outcome
 from campaign_engine.db.models import WebhookEvent
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer.adaptive import after_rate_limited
+from campaign_engine.dialer.backpressure import after_refusals
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.outcome import CallReport, record_outcomes
 from campaign_engine.dialer.targets import DialTarget
@@ -168,7 +168,8 @@ async def _record_failed(
         for (_, attempt_id), exc in unknown:
             log.warning("start of attempt %s has an unknown fate: %s", attempt_id, exc)
     if limited := by_kind.get("rate-limited"):
-        cooldown = await _cool_down(runtime, [exc for _, exc in limited])
+        refusals = [exc for _, exc in limited if isinstance(exc, RateLimited)]
+        cooldown = await after_refusals(runtime, refusals)
         await _give_back(runtime, limited, slot_names, delay=cooldown)
     if fatal := by_kind.get("campaign-paused"):
         await _give_back(runtime, fatal, slot_names, delay=0)
@@ -207,19 +208,6 @@ def _by_error(group: list[tuple[Sent, VocobaseError]]) -> dict[str, list[int]]:
     for (_, attempt_id), exc in group:
         by_error[str(exc)].append(attempt_id)
     return by_error
-
-
-async def _cool_down(runtime: Runtime, refusals: list[VocobaseError]) -> float:
-    """A 429 is back-pressure: the whole fleet waits, and the limit that was hit drops."""
-    limits = runtime.settings.limits
-    limited = [exc for exc in refusals if isinstance(exc, RateLimited)]
-    cooldown = max(exc.retry_after or limits.cooldown_seconds for exc in limited)
-    await runtime.limiter.cool_down(cooldown)
-    for kind in sorted({exc.kind for exc in limited}):
-        await after_rate_limited(runtime.redis, runtime.keys, limits, kind)
-        log.warning("429 (%s) from Vocobase: fleet cools down %.1fs", kind, cooldown)
-    runtime.limit_state.forget()
-    return cooldown
 
 
 async def _give_back(

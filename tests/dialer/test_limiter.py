@@ -134,6 +134,32 @@ async def test_extend_keeps_a_short_lease_for_the_whole_call(limiter: Limiter) -
     assert not (await limiter.acquire(plan, "next", LONG_TTL)).granted
 
 
+async def test_extend_never_brings_back_a_lease_released_meanwhile(limiter: Limiter) -> None:
+    # The webhook of a call that failed in milliseconds released its slot before the start
+    # response was recorded: the slot stays free.
+    plan = slots(SlotLimit("active", 1))
+    assert (await limiter.acquire(plan, "over-already", 200)).granted
+    await limiter.release(("active",), "over-already")
+    await limiter.extend(("active",), "over-already", LONG_TTL)
+    assert await limiter.in_use("active") == 0
+
+
+async def test_hold_takes_back_an_expired_lease_of_a_call_that_exists_even_over_the_limit(
+    limiter: Limiter,
+) -> None:
+    plan = slots(SlotLimit("active", 1))
+    assert (await limiter.acquire(plan, "killed-worker", 100)).granted
+
+    async def expired() -> bool:
+        return await limiter.in_use("active") == 0
+
+    await wait_until(expired, 5, "the short start lease to expire")
+    assert (await limiter.acquire(plan, "newcomer", LONG_TTL)).granted
+    await limiter.hold(("active",), "killed-worker", LONG_TTL)  # the reconciler found it
+    assert await limiter.in_use("active") == 2
+    assert not (await limiter.acquire(plan, "next", LONG_TTL)).granted
+
+
 async def test_a_lease_expires_by_itself_after_its_ttl(limiter: Limiter) -> None:
     plan = slots(SlotLimit("active", 1))
     assert (await limiter.acquire(plan, "lost-webhook", 200)).granted
@@ -220,6 +246,15 @@ async def test_a_cooldown_is_never_shortened_only_lengthened(
     assert await redis.pttl(keys.cooldown) > 25_000
     await limiter.cool_down(60)
     assert await redis.pttl(keys.cooldown) > 55_000
+
+
+async def test_cooldowns_set_at_the_same_moment_leave_the_longest(
+    limiter: Limiter, redis: Redis, keys: RedisKeys
+) -> None:
+    for _ in range(20):
+        await redis.delete(keys.cooldown)
+        await asyncio.gather(limiter.cool_down(30), *(limiter.cool_down(1) for _ in range(5)))
+        assert await redis.pttl(keys.cooldown) > 25_000
 
 
 async def test_a_cooldown_ends_by_itself(limiter: Limiter) -> None:

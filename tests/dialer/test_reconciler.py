@@ -25,7 +25,9 @@ from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
 from campaign_engine.runtime import Runtime
+from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.vocobase.models import Call, StartCallRequest
+from tests.conftest import engine_settings
 from tests.dialer.support import (
     NUMBERS,
     ago,
@@ -222,6 +224,64 @@ async def test_a_dialing_attempt_whose_worker_died_becomes_unknown_never_rediale
     (contact,) = await contacts_of(runtime, campaign_id)
     assert (contact.state, contact.attempts_count) == (ContactState.DIALING, 1)
     assert await runtime.limiter.in_use("vocobase:active") == 1
+
+
+async def test_a_killed_workers_attempt_holds_its_slots_again_until_its_deadline(
+    runtime: Runtime,
+) -> None:
+    # The short lease taken for the start request ran out while the worker was dead; the
+    # call may be live, so its slots must count again until the reconciler knows.
+    campaign_id, attempt_id = await claimed_attempt(runtime)
+    names = slot_names_for("mcube", campaign_id)
+    (contact,) = await contacts_of(runtime, campaign_id)
+    await runtime.limiter.release_many([(names, f"{contact.id}:1")])
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(CallAttempt).where(CallAttempt.id == attempt_id).values(claimed_at=ago(60))
+        )
+
+    assert (await Reconciler(runtime).run_once()).orphaned == 1
+
+    for name in names:
+        assert await runtime.limiter.in_use(name) == 1
+    expiry = await runtime.redis.zscore(runtime.keys.slots("vocobase:active"), f"{contact.id}:1")
+    (attempt,) = await attempts_of(runtime, campaign_id)
+    assert expiry is not None
+    assert abs(expiry / 1000 - attempt.deadline_at.timestamp()) < 5
+
+
+async def test_a_429_on_a_poll_cools_the_whole_fleet_down_as_vocobase_asks(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    config = sim_config(calls_per_minute=1, send_retry_after=True)
+    async with serve_in_background(config) as (sim_url, _):
+        settings = engine_settings(
+            sqlite_url,
+            redis_prefix,
+            base_url=sim_url,
+            api_key=config.api_key,
+            scheduler={"unknown_grace_seconds": 60},
+            limits={"vocobase": {"calls_per_minute": 6000}},
+        )
+        runtime = await Runtime.open(settings)
+        try:
+            campaign_id, attempt_id = await claimed_attempt(runtime)
+            async with runtime.sessions() as session, session.begin():
+                await mark_unknown(session, [attempt_id], error="ReadTimeout")
+            await runtime.vocobase.list_calls()  # the simulator's one request a minute
+
+            stats = await Reconciler(runtime).run_once()
+
+            cooldown_ms = await runtime.redis.pttl(runtime.keys.cooldown)
+            state = await runtime.limit_state.get(runtime.redis, runtime.keys)
+        finally:
+            await runtime.close()
+
+    assert stats.polled == 1
+    assert 30_000 < cooldown_ms <= 60_000  # Retry-After: the rest of the simulator's minute
+    assert state.rate_factor < 1.0  # and the request rate is lowered a step
+    (attempt,) = await attempts_of(runtime, campaign_id)
+    assert attempt.state == AttemptState.UNKNOWN  # nothing settled by a refusal
 
 
 async def test_dropped_webhooks_are_resolved_by_listing_calls_within_the_budget(
