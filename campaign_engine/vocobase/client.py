@@ -62,6 +62,9 @@ class VocobaseClient:
         # Requests beyond the pool wait here rather than in httpx's pool, whose bookkeeping
         # grows with every request waiting in it (a dial job sends a whole wave at once).
         self._slots = asyncio.Semaphore(max_connections)
+        # A request still waiting for a connection after this long is given up unsent: the
+        # start's short concurrency lease must not run out before the request even leaves.
+        self._slot_wait = connect_timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -132,14 +135,21 @@ class VocobaseClient:
         params: dict[str, str | int] | None = None,
     ) -> ModelT:
         try:
-            async with self._slots:
-                response = await self._http.request(method, path, json=body, params=params)
+            async with asyncio.timeout(self._slot_wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            detail = f"no free connection to Vocobase within {self._slot_wait:g}s; not sent"
+            raise RequestNotSent(detail, method=method, path=path) from None
+        try:
+            response = await self._http.request(method, path, json=body, params=params)
         except _NOT_SENT as exc:
             raise RequestNotSent(self._describe(exc), method=method, path=path) from exc
         except httpx.TransportError as exc:
             # Read/write timeouts and errors, dropped connections, protocol errors, and
             # anything httpx adds later: the request may have been acted on.
             raise AmbiguousError(self._describe(exc), method=method, path=path) from exc
+        finally:
+            self._slots.release()
         return self._decode(response, method, path, model)
 
     def _decode(

@@ -3,6 +3,7 @@ class each way of failing comes out as."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -318,3 +319,27 @@ async def test_closed_client_refuses_requests() -> None:
         pass
     with pytest.raises(RuntimeError):
         await client.start_call(REQUEST)
+
+
+async def test_a_request_that_waits_too_long_for_a_connection_is_given_up_unsent() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json={"success": True, "data": STARTED})
+
+    client = VocobaseClient(
+        BASE_URL,
+        API_KEY,
+        connect_timeout=0.2,
+        max_connections=1,
+        transport=httpx.MockTransport(slow),
+    )
+    first = asyncio.create_task(client.start_call(REQUEST))
+    await asyncio.sleep(0.05)
+    with pytest.raises(RequestNotSent, match=r"no free connection to Vocobase within 0\.2s"):
+        await client.start_call(REQUEST)
+    release.set()
+    assert (await first).call_id == "c1"
+    assert (await client.start_call(REQUEST)).call_id == "c1"  # the connection was freed
+    await client.aclose()
