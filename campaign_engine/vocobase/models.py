@@ -10,6 +10,7 @@ rejected webhook is dropped for good after three retries.
 from __future__ import annotations
 
 import functools
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -27,6 +28,20 @@ from pydantic import (
 )
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+# Text a webhook carries into a column: no control characters (PostgreSQL text cannot hold
+# NUL), not blank, and no longer than the column. A value that does not fit is not the
+# documented shape: the delivery is refused with 400 and kept, not failed with a 500.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+WebhookId = Annotated[  # ids are UUIDs; their columns hold 64
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)
+]
+WebhookStatus = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=_PRINTABLE)
+]
+ShortCode = Annotated[str, StringConstraints(max_length=16, pattern=_PRINTABLE)]  # answered_by
+Code = Annotated[str, StringConstraints(max_length=32, pattern=_PRINTABLE)]  # disposition
 
 
 def _lenient_utc(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | None:
@@ -243,19 +258,21 @@ class Concurrency(_Response):
 
 
 class WebhookCall(_Response):
-    call_id: NonEmptyStr
-    status: NonEmptyStr
+    call_id: WebhookId
+    status: WebhookStatus
     from_number: str | None = None
     to_number: str | None = None
     direction: str | None = None
-    disposition: str | None = None
-    answered_by: str | None = None
+    disposition: Code | None = None
+    answered_by: ShortCode | None = None
 
 
 class SessionCompletedData(_Response):
     """``session_id`` is the de-duplication key, so it is the one thing required."""
 
-    session_id: NonEmptyStr
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    session_id: WebhookId
     agent_id: str | None = None
     agent_name: str | None = None
     duration_seconds: float | None = None
@@ -268,8 +285,37 @@ class SessionCompletedData(_Response):
     extraction: Extraction | None = None
     call: WebhookCall | None = None
 
+    @model_validator(mode="after")
+    def _storable(self) -> SessionCompletedData:
+        """Free-form values (variables, extraction, transcript) are stored as JSON: no
+        infinite or NaN number (not JSON) and no NUL character (not storable as text)."""
+        for where, value in (
+            ("variables", self.variables),
+            ("extraction", self.extraction.values if self.extraction else {}),
+            ("transcript", [turn.content for turn in self.transcript]),
+            ("recording_url", self.recording_url),
+        ):
+            problem = _unstorable(value)
+            if problem:
+                raise ValueError(f"{where} holds {problem}")
+        return self
+
 
 class SessionCompletedEvent(_Response):
     event: Literal["session.completed"]
     timestamp: str
     data: SessionCompletedData
+
+
+def _unstorable(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"a number that is not finite ({value})"
+    if isinstance(value, str):
+        return "a NUL character" if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    return next((found for item in items if (found := _unstorable(item))), None)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.vocobase.models import SessionCompletedEvent
 
+MAX_ATTEMPT_ID = 2**63 - 1  # attempt ids are BIGINT
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -31,7 +33,8 @@ def echoed_id(event: SessionCompletedEvent, correlation_variable: str) -> int | 
     """The attempt id the agent echoed back, when it is one (plain)."""
     echoed = event.data.variables.get(correlation_variable)
     if isinstance(echoed, str | int) and str(echoed).isdigit():
-        return int(echoed)
+        value = int(echoed)
+        return value if value <= MAX_ATTEMPT_ID else None  # beyond any id the table holds
     return None
 
 

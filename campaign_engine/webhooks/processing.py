@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.states import ATTEMPT_OPEN
@@ -191,11 +192,40 @@ async def process_events(runtime: Runtime, event_ids: list[int]) -> list[str]:
     its own so one bad event cannot hold the others back. Returns their statuses, in order."""
     try:
         return [applied.status for applied in await _process(runtime, event_ids)]
-    except Exception:
-        if len(event_ids) <= 1:
-            raise
-        log.warning("applying %d events together failed; one by one", len(event_ids), exc_info=True)
-        return [await process_event(runtime, event_id) for event_id in event_ids]
+    except Exception as exc:
+        if len(event_ids) > 1:
+            log.warning("applying %d events together failed; one by one", len(event_ids))
+            return [await _process_or_set_aside(runtime, event_id) for event_id in event_ids]
+        if isinstance(exc, _NEVER_APPLICABLE):
+            return [await _set_aside(runtime, event_ids[0], exc)]
+        raise
+
+
+# What the database refuses of an event's values however often it is tried (a number out of
+# range, text too long for its column). A lost connection or a lock is not among them: that
+# event is tried again.
+_NEVER_APPLICABLE = (sa_exc.DataError, OverflowError)
+
+
+async def _process_or_set_aside(runtime: Runtime, event_id: int) -> str:
+    """Apply one event; one the database can never take is marked ``invalid`` with the
+    reason, kept for inspection, instead of failing every batch it is swept into."""
+    try:
+        return await process_event(runtime, event_id)
+    except _NEVER_APPLICABLE as exc:
+        return await _set_aside(runtime, event_id, exc)
+
+
+async def _set_aside(runtime: Runtime, event_id: int, exc: Exception) -> str:
+    reason = f"could not be applied: {str(exc).splitlines()[0][:300]}"
+    log.warning("webhook event %s set aside: %s", event_id, reason)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .values(status=inbox.INVALID, error=reason, processed_at=utcnow())
+        )
+    return inbox.INVALID
 
 
 async def waiting_events(

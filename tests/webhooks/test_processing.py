@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import update
 
 from campaign_engine.campaigns.outcomes import Outcome
@@ -14,6 +16,8 @@ from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer.attempts import mark_started
 from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.runtime import Runtime
+from campaign_engine.vocobase.models import SessionCompletedEvent
+from campaign_engine.webhooks import inbox, processing
 from campaign_engine.webhooks.processing import apply_waiting_events, process_event
 
 from .conftest import (
@@ -250,7 +254,9 @@ async def test_echoed_attempt_id_is_not_trusted_when_the_dialed_number_differs(
     assert (await load_attempt(runtime, made.attempt_id)).state == "dialing"
 
 
-@pytest.mark.parametrize("echo", ["not-a-number", "", "12abc"])
+@pytest.mark.parametrize(
+    "echo", ["not-a-number", "", "12abc", "9223372036854775808", "99999999999999999999999"]
+)
 async def test_echoed_value_that_is_not_an_attempt_id_leaves_the_event_unmatched(
     runtime: Runtime, client: httpx.AsyncClient, echo: str
 ) -> None:
@@ -298,3 +304,51 @@ async def test_a_late_event_for_an_earlier_attempt_arriving_after_the_retrys_own
     contact = await load_contact(runtime, made.contact_id)
     assert (contact.state, contact.last_outcome) == ("completed", "completed")
     assert [row.status for row in await inbox_rows(runtime)] == ["applied", "applied", "ignored"]
+
+
+async def test_an_event_the_database_can_never_take_is_set_aside_and_the_batch_goes_on(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = await make_attempt(runtime)
+    poison = await stored(runtime, event_body(session_id="sess-poison", call_id="call-poison"))
+    good = await stored(runtime, event_body())  # the attempt's own outcome
+    real = processing._process
+
+    async def refuse_poison(runtime: Runtime, event_ids: list[int]) -> Any:
+        if poison in event_ids:  # as PostgreSQL refuses a value too long for its column
+            raise sa_exc.DataError("UPDATE ...", {}, Exception("value too long for type"))
+        return await real(runtime, event_ids)
+
+    monkeypatch.setattr(processing, "_process", refuse_poison)
+
+    assert await processing.process_events(runtime, [poison, good]) == ["invalid", "applied"]
+    rows = {row.id: row for row in await inbox_rows(runtime)}
+    assert rows[poison].status == "invalid"
+    assert "could not be applied" in (rows[poison].error or "")
+    assert (await load_attempt(runtime, made.attempt_id)).state == "ended"
+    # Alone, it is set aside too; a failure that may pass next time is raised, not kept.
+    another = await stored(runtime, event_body(session_id="sess-p2", call_id="call-p2"))
+
+    async def connection_lost(runtime: Runtime, event_ids: list[int]) -> Any:
+        raise sa_exc.OperationalError("SELECT ...", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(processing, "_process", connection_lost)
+    with pytest.raises(sa_exc.OperationalError):
+        await processing.process_events(runtime, [another])
+    assert {row.id: row.status for row in await inbox_rows(runtime)}[another] == "received"
+
+
+async def stored(runtime: Runtime, body: bytes) -> int:
+    """An event in the inbox, not yet processed."""
+    event = SessionCompletedEvent.model_validate_json(body)
+    async with runtime.sessions() as session, session.begin():
+        result = await inbox.store_event(
+            session,
+            session_id=event.data.session_id,
+            call_id=event.data.call.call_id if event.data.call else None,
+            event_type=event.event,
+            raw_body=body,
+            headers={},
+        )
+    assert result.event_id is not None
+    return result.event_id

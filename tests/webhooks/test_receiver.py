@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from campaign_engine.config import with_overrides
@@ -133,6 +134,40 @@ async def test_signed_body_that_is_utf8_but_not_json_is_answered_400_and_kept_as
     [row] = await inbox_rows(runtime)
     assert (row.status, row.raw_body) == ("invalid", b"session completed, honest")
     assert row.error is not None and "not JSON" in row.error
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (event_body(session_id="s" * 65), "data.session_id: String should have at most 64"),
+        (event_body(call_id="c" * 65), "data.call.call_id: String should have at most 64"),
+        (event_body(session_id="sess\u0000nul"), "data.session_id: String should match"),
+        (event_body(session_id="   "), "data.session_id: String should have at least 1"),
+        (event_body(disposition="d" * 40), "data.call.disposition: String should have at most"),
+        (
+            event_body(duration_seconds=42.5).replace(b"42.5", b"1e400"),
+            "data.duration_seconds: Input should be a finite number",
+        ),
+        (
+            event_body(variables={"due": 1.5}).replace(b"1.5", b"NaN"),
+            "data: Value error, variables holds a number that is not finite",
+        ),
+        (
+            event_body(extraction={"status": "success", "values": {"note": "a\u0000b"}}),
+            "data: Value error, extraction holds a NUL character",
+        ),
+    ],
+)
+async def test_a_signed_body_the_database_could_not_store_is_answered_400_and_kept(
+    runtime: Runtime, client: httpx.AsyncClient, body: bytes, problem: str
+) -> None:
+    response = await deliver(client, body)
+
+    assert response.status_code == 400
+    assert problem in response.json()["error"]
+    [row] = await inbox_rows(runtime)
+    assert (row.status, row.raw_body) == ("invalid", body)
+    assert problem in (row.error or "")
 
 
 async def test_json_event_without_data_session_id_is_answered_400_and_kept_with_the_reason(
