@@ -5,7 +5,8 @@ payload) can run when the export is opened: contact variables and extraction val
 from outside (a CSV upload, or what a callee said), so they are untrusted. Following the
 OWASP "CSV Injection" guidance, a cell that begins with ``=``, ``+``, ``-``, ``@``, tab,
 carriage return (and, for good measure, line feed) gets a leading ``'`` so it is read as
-text. Leading spaces are looked through, because some importers trim them.
+text. Leading white space (spaces, tabs, line ends) is looked through, because some
+importers trim it.
 
 One exception, decided on purpose: a cell that is a plain number — an optional sign, digits,
 an optional decimal part, nothing else (``+919876543210``, ``-3``, ``-12.5``) — is left as
@@ -38,7 +39,7 @@ def neutralise(text: str) -> str:
         return text
     if text.startswith(CONTROL_STARTS):
         return "'" + text
-    if text.lstrip(" ").startswith(FORMULA_STARTS) and not is_plain_number(text):
+    if text.lstrip(" \t\r\n").startswith(FORMULA_STARTS) and not is_plain_number(text):
         return "'" + text
     return text
 

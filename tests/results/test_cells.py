@@ -20,6 +20,8 @@ from campaign_engine.results.cells import as_text, cell, neutralise
         "\r=1+1",
         "\n=1+1",
         "  =1+1",  # leading spaces are looked through: some importers trim them
+        " \t=1",  # and so are tabs and line ends after them
+        " \r\n@SUM(A1)",
         "+1-800-FLOWERS",  # a sign, but not a plain number
         "-1+1",
         "=",
