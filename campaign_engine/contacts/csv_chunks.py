@@ -29,7 +29,9 @@ from campaign_engine.contacts.csv_source import (
     CsvLayout,
     Record,
     format_error,
+    record_grammar,
     to_record,
+    unclosed_quote_error,
 )
 
 _SPECIAL = b'\n\r"'
@@ -62,13 +64,9 @@ def _codec(encoding: str) -> str:
 
 
 def _records_pattern(delimiter: bytes) -> re.Pattern[bytes]:
-    """Whole records as the csv module reads them: a field is quoted (a doubled quote inside
-    is a quote; anything after the closing quote belongs to the field too) or is not (then
-    quotes in it are plain characters), and a record ends at a line end outside quotes."""
-    other = re.escape(delimiter)
-    field = rb'(?:"(?:[^"]|"")*+"[^' + other + rb"\r\n]*+|[^\"" + other + rb"\r\n][^" + other
-    field += rb"\r\n]*+|)"
-    return re.compile(rb"(?:" + field + rb"(?:" + other + field + rb")*+(?:\r\n|\n|\r))*+")
+    """``record_grammar`` over bytes (the delimiter is one byte, see
+    ``byte_chunks_possible``; latin-1 maps each byte to the character of that number)."""
+    return re.compile(record_grammar(delimiter.decode("latin-1")).encode("latin-1"))
 
 
 def _cut(data: bytes, records: re.Pattern[bytes]) -> int:
@@ -113,6 +111,8 @@ def cut_chunks(raw: BinaryIO, first_line: int, size: int, layout: CsvLayout) -> 
         line += _lines_in(chunk)
         want = size
     if pending:
+        if _cut(pending + b"\n", records) < len(pending):
+            raise unclosed_quote_error(layout, line)
         yield CsvChunk(line, pending)
 
 

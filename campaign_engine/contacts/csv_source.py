@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -89,7 +90,8 @@ class CsvSource:
         """About how long a line is (from the first bytes), to size chunks of the file."""
         self._raw = raw
         self._stream = io.TextIOWrapper(raw, encoding=encoding, errors=ERRORS, newline="")
-        self._reader = csv.reader(self._stream, delimiter=delimiter)
+        self._lines = _LinesSince(self._stream)
+        self._reader = csv.reader(self._lines, delimiter=delimiter)
         self.header, self.header_line = self._read_header()
 
     def _read_header(self) -> tuple[list[str], int]:
@@ -121,14 +123,31 @@ class CsvSource:
         reader = self._reader
         layout = self.layout
         start = reader.line_num + 1
+        since = self._lines.since
+        since.clear()
+        # Each record is held back until the next one is read: the last one is given only
+        # once it is known not to end inside a quote left open.
+        held: Record | None = None
+        held_text = ""
+        line = start
+        failure: CsvFormatError | None = None
         try:
             for fields in reader:
+                if held is not None:
+                    yield held
                 line, start = start, reader.line_num + 1
-                record = to_record(line, fields, layout)
-                if record is not None:
-                    yield record
+                held = to_record(line, fields, layout)
+                held_text = "".join(since)
+                since.clear()
         except csv.Error as exc:
-            raise format_error(layout, start, exc) from exc
+            failure = format_error(layout, start, exc)
+        else:
+            if held_text and open_quote_at_end(held_text, layout):
+                raise unclosed_quote_error(layout, line)
+        if held is not None:
+            yield held
+        if failure is not None:
+            raise failure
 
     def bytes_after_header(self) -> BinaryIO:
         """The file's bytes from the first record on (see ``csv_chunks``), instead of
@@ -234,6 +253,52 @@ def _undecodable(line: int, fields: list[str], layout: CsvLayout) -> Record:
         RejectReason.BAD_ENCODING,
         f"column {name!r} has bytes {bad!r} that are not valid {_display(layout.encoding)}; "
         "if the whole file is in another encoding, import it again with that encoding",
+    )
+
+
+class _LinesSince:
+    """The file's lines as the csv module reads them, keeping those of the record being read."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.since: list[str] = []
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.since.append(line)
+        return line
+
+
+def record_grammar(delimiter: str) -> str:
+    """Whole records as the csv module (non-strict, excel) reads them, as a regular
+    expression: a field is quoted (a doubled quote inside is a quote; anything after the
+    closing quote belongs to the field too) or is not (then quotes in it are plain
+    characters), and a record ends at a line end outside quotes."""
+    other = re.escape(delimiter)
+    field = '(?:"(?:[^"]|"")*+"[^' + other + '\r\n]*+|[^"' + other + "\r\n][^" + other
+    field += "\r\n]*+|)"
+    return "(?:" + field + "(?:" + other + field + ")*+(?:\r\n|\n|\r))*+"
+
+
+@functools.cache
+def _records(delimiter: str) -> re.Pattern[str]:
+    return re.compile(record_grammar(delimiter))
+
+
+def open_quote_at_end(text: str, layout: CsvLayout) -> bool:
+    """Whether the last record of a file, ``text``, ends inside a quoted field: the csv
+    module then reads the rest of the file into that field without a word."""
+    found = _records(layout.delimiter).match(text + "\n")
+    return found is None or found.end() < len(text)
+
+
+def unclosed_quote_error(layout: CsvLayout, line: int) -> CsvFormatError:
+    return CsvFormatError(
+        f"{layout.name}: line {line}: a quoted field opened here is never closed, so the rest "
+        "of the file would be read into it; close the quote; nothing from this line on was read"
     )
 
 

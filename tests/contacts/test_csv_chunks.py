@@ -109,6 +109,16 @@ def test_a_quote_left_open_is_the_same_format_error_naming_its_line(tmp_path: Pa
     assert [record.line for record, _ in found] == [2]
 
 
+def test_a_quote_never_closed_before_the_end_is_the_same_error_as_in_the_whole_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "open.csv"
+    path.write_bytes(b'phone,note\n1,ok\n2,"never closed\n3,x\n')
+    for size in (1, 8, 100_000):
+        with pytest.raises(CsvFormatError, match="line 3: a quoted field opened here"):
+            in_chunks(path, size)
+
+
 def test_undecodable_bytes_are_rejected_as_in_the_whole_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes("phone,name\n1,José\n2,Jos\xe9\n".encode()[:-7] + b"Jos\xe9\n")

@@ -240,6 +240,24 @@ def test_unclosed_quote_is_a_format_error_naming_the_line(tmp_path: Path) -> Non
             next(records)
 
 
+def test_a_quote_never_closed_is_an_error_not_the_rest_of_the_file_read_into_one_field(
+    tmp_path: Path,
+) -> None:
+    data = b'phone,name\n9800000014,ok\n9800000015,"unclosed\n9800000016,b\n'
+    records = []
+    with (
+        open_csv(write(tmp_path, data)) as source,
+        pytest.raises(CsvFormatError, match=r"line 3: a quoted field opened here is never closed"),
+    ):
+        records.extend(source)
+    assert [record.line for record in records] == [2]
+
+
+def test_a_last_line_without_its_line_end_is_read(tmp_path: Path) -> None:
+    _, records = read_all(write(tmp_path, b'phone,name\n1,"a ""b"" c"'))
+    assert [record.fields for record in records] == [["1", 'a "b" c']]
+
+
 def test_the_file_is_read_incrementally(tmp_path: Path) -> None:
     rows = b"".join(b"%d,name\n" % i for i in range(200_000))
     path = write(tmp_path, b"phone,name\n" + rows)
