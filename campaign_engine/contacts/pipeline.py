@@ -43,7 +43,7 @@ from campaign_engine.contacts.reject_report import RejectReport
 from campaign_engine.contacts.rows import CheckedChunk, FirstSeen, Rejected, Setup, Work, repeated
 from campaign_engine.contacts.summary import ImportSummary, Progress
 from campaign_engine.contacts.suppression import describe, suppressed_among
-from campaign_engine.db.models import Suppression, utcnow
+from campaign_engine.db.models import utcnow
 
 
 class _Batch:
@@ -169,9 +169,15 @@ class ImportPipeline:
         async with self._sessions() as session:
             if not durable:
                 await relaxed_commit(session)
-            suppressed = await suppressed_among(
-                session, [contact[1] for contact in contacts], self._campaign_id
-            )
+            # Described now: a dry run's rollback expires the entries it loaded.
+            suppressed = {
+                e164: describe(entry)
+                for e164, entry in (
+                    await suppressed_among(
+                        session, [contact[1] for contact in contacts], self._campaign_id
+                    )
+                ).items()
+            }
             if suppressed:
                 contacts = [contact for contact in contacts if contact[1] not in suppressed]
             present = await insert_new_contacts(
@@ -187,14 +193,12 @@ class ImportPipeline:
         if self._progress is not None:
             self._progress(self._summary)
 
-    def _reject_refused(
-        self, batch: _Batch, suppressed: dict[str, Suppression], present: set[str]
-    ) -> None:
+    def _reject_refused(self, batch: _Batch, suppressed: dict[str, str], present: set[str]) -> None:
         for contact, chunk in zip(batch.contacts, batch.chunks, strict=True):
             line, e164 = contact[0], contact[1]
             entry = suppressed.get(e164)
             if entry is not None:
-                detail = f"{e164} is on the do-not-call list: {describe(entry)}"
+                detail = f"{e164} is on the do-not-call list: {entry}"
                 reason = RejectReason.SUPPRESSED
             elif e164 in present:
                 detail = f"{e164} is already in this campaign"

@@ -17,6 +17,8 @@ from campaign_engine.contacts.importer import (
     ImportSummary,
     import_csv,
 )
+from campaign_engine.contacts.suppression import NUMBER
+from campaign_engine.contacts.suppression_list import add_entries, number_pattern
 from campaign_engine.db.models import Contact
 from campaign_engine.db.session import create_engine, session_factory
 
@@ -180,6 +182,27 @@ async def test_dry_run_reports_what_would_happen_and_writes_nothing(
     assert summary.dry_run is True
     assert (summary.rows, summary.imported) == (5, 3)
     assert dict(summary.rejected) == {"invalid_number": 1, "duplicate_in_file": 1}
+    assert await count_contacts(sessions) == 0
+
+
+async def test_dry_run_reports_suppressed_numbers_with_their_entry(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    async with sessions() as session, session.begin():
+        await add_entries(session, [(NUMBER, number_pattern("+919876543211", "IN"))], reason="DNC")
+    rejects = tmp_path / "rejects.csv"
+
+    summary = await run_import(
+        sessions,
+        campaign_id,
+        write_csv(tmp_path / "a.csv", FIRST),
+        dry_run=True,
+        rejects_path=rejects,
+    )
+
+    assert (summary.imported, dict(summary.rejected)) == (2, {"suppressed": 1})
+    assert "on the do-not-call list: number +919876543211 (global): DNC" in rejects.read_text()
     assert await count_contacts(sessions) == 0
 
 
