@@ -51,6 +51,11 @@ async def import_csv(
 ) -> ImportSummary:
     """Import a CSV file; ``agent_lookup`` asks Vocobase for the agent's variables when the
     campaign does not know them yet."""
+    if rejects_path is not None and _same_file(rejects_path, path):
+        raise ValueError(
+            f"--rejects {rejects_path} is the file being imported: the report would overwrite "
+            "it; name another file"
+        )
     campaign = await _campaign(sessions, campaign_id)
     with open_csv(path, encoding=options.encoding, delimiter=options.delimiter) as source:
         summary = ImportSummary(
@@ -108,6 +113,13 @@ async def import_sql(
             agent_lookup=agent_lookup,
         )
     return summary
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.resolve() == other.resolve() or (one.exists() and one.samefile(other))
+    except OSError:
+        return False
 
 
 async def _campaign(sessions: async_sessionmaker[AsyncSession], campaign_id: str) -> Campaign:

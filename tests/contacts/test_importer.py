@@ -206,6 +206,23 @@ async def test_dry_run_reports_suppressed_numbers_with_their_entry(
     assert await count_contacts(sessions) == 0
 
 
+async def test_a_reject_report_that_would_overwrite_the_file_being_imported_is_refused(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    path = write_csv(tmp_path / "a.csv", FIRST)
+    before = path.read_bytes()
+    (tmp_path / "sub").mkdir()
+
+    with pytest.raises(ValueError, match="is the file being imported"):
+        await run_import(
+            sessions, campaign_id, path, rejects_path=tmp_path / "sub" / ".." / "a.csv"
+        )
+
+    assert path.read_bytes() == before
+    assert await count_contacts(sessions) == 0
+
+
 async def test_dry_run_after_an_import_reports_the_numbers_already_in_the_campaign(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
