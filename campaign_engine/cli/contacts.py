@@ -14,7 +14,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.cli.common import console, fail, print_json, run, settings_from
+from campaign_engine.cli.common import console, errors, fail, print_json, run, settings_from
 from campaign_engine.config import Settings
 from campaign_engine.contacts.agent_contract import AgentLookup
 from campaign_engine.contacts.importer import ImportOptions, ImportSummary, import_csv, import_sql
@@ -137,7 +137,9 @@ def import_command(
         None, help="Region (e.g. IN) for numbers without a country code."
     ),
     encoding: str | None = typer.Option(None, help="File encoding (else detected)."),
-    delimiter: str | None = typer.Option(None, help="Field delimiter (else sniffed)."),
+    delimiter: str | None = typer.Option(
+        None, help="Field delimiter: one character, or tab, comma, semicolon, pipe (else sniffed)."
+    ),
     rejects: Path | None = typer.Option(None, help="Write rejected rows to this CSV."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
     workers: int | None = typer.Option(
@@ -291,6 +293,14 @@ def _print_summary(summary: ImportSummary, rejects: Path | None) -> None:
     if summary.dropped:
         dropped = escape(", ".join(summary.dropped))
         console.print(f"left out (the agent does not declare them): {dropped}")
+    if not summary.variables_checked:
+        errors.print(
+            "warning: the agent's declared variables are not known (no Vocobase API key, "
+            "none stored on the campaign), so the columns were not checked against them; "
+            "set VOCOBASE_API_KEY to have them checked",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary.rejected:
         table = Table("reason", "rows")
         for reason, count in summary.rejected.most_common():

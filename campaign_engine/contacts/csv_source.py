@@ -28,6 +28,8 @@ from campaign_engine.contacts.reasons import RejectReason
 SAMPLE_BYTES = 64 * 1024
 SNIFF_CHARS = 1024
 DELIMITERS = ",;\t|"
+# What a shell makes hard to type as one character ("\t" arrives as a backslash and a t).
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 # Like "surrogateescape" (undecodable byte b becomes U+DC00+b) but for every byte value:
 # surrogateescape refuses bytes below 0x80, which a broken UTF-16 file does produce. Lone
@@ -317,8 +319,13 @@ def open_csv(
     Raises CsvFormatError if the file has no header row or an override is not usable.
     """
     path = Path(path)
-    if delimiter is not None and len(delimiter) != 1:
-        raise CsvFormatError(f"the delimiter must be one character, not {delimiter!r}")
+    if delimiter is not None:
+        delimiter = DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1:
+            raise CsvFormatError(
+                f"the delimiter must be one character (or {', '.join(DELIMITER_NAMES)}), "
+                f"not {delimiter!r}"
+            )
     raw = path.open("rb")
     try:
         sample = raw.read(SAMPLE_BYTES)

@@ -178,6 +178,7 @@ async def _import(
     declared = await declared_variables(
         sessions, campaign, agent_lookup, remember=not options.dry_run
     )
+    summary.variables_checked = declared is not None
     mapping, summary.dropped = fit_to_agent(
         mapping,
         declared,

@@ -84,6 +84,9 @@ class ImportSummary:
     """The SQL query, for a database source."""
     dropped: tuple[str, ...] = ()
     """Columns left out because the agent does not declare them (``drop_undeclared``)."""
+    variables_checked: bool = True
+    """False when the agent's declared variables were unknown (no API key to ask Vocobase,
+    none stored on the campaign): every column was taken as a variable, unchecked."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -102,6 +105,7 @@ class ImportSummary:
             data["query"] = self.query
         if self.dropped:
             data["dropped_columns"] = list(self.dropped)
+        data["variables_checked"] = self.variables_checked
         return data
 
 

@@ -147,7 +147,21 @@ def test_contacts_import_json_prints_the_summary(cli: CliRunnerFor, tmp_path: Pa
         "rejected": 1,
         "rejected_by_reason": {"invalid_number": 1},
         "dry_run": False,
+        "variables_checked": False,  # no API key in the test config, none stored
     }
+
+
+def test_contacts_import_warns_when_the_agents_variables_could_not_be_checked(
+    cli: CliRunnerFor, tmp_path: Path
+) -> None:
+    campaign_id = cli.create()
+    (tmp_path / "list.csv").write_text(CSV, encoding="utf-8")
+
+    result = cli("contacts", "import", campaign_id, str(tmp_path / "list.csv"))
+
+    assert result.exit_code == 0, result.output
+    assert "warning: the agent's declared variables are not known" in result.stderr
+    assert "set VOCOBASE_API_KEY" in result.stderr
 
 
 def test_contacts_import_dry_run_imports_nothing(cli: CliRunnerFor, tmp_path: Path) -> None:

@@ -147,6 +147,12 @@ def test_delimiter_override(tmp_path: Path) -> None:
     assert header == ["phone;name"]
 
 
+@pytest.mark.parametrize("given", ["tab", "TAB", "\\t", "\t"])
+def test_a_tab_delimiter_can_be_named_as_a_shell_passes_it(tmp_path: Path, given: str) -> None:
+    header, records = read_all(write(tmp_path, b"phone\tname\n1\tA, B\n"), delimiter=given)
+    assert (header, records[0].fields) == (["phone", "name"], ["1", "A, B"])
+
+
 def test_single_column_file_without_any_delimiter(tmp_path: Path) -> None:
     header, records = read_all(write(tmp_path, b"phone\n9876543210\n9876543211\n"))
     assert header == ["phone"]

@@ -89,6 +89,7 @@ async def test_rows_of_the_query_are_imported_like_a_csv(
         "rejected_by_reason": {"invalid_number": 1},
         "dry_run": False,
         "query": QUERY,
+        "variables_checked": False,
     }
     assert await contacts(sessions) == {
         "+919876543210": {"first_name": "Asha", "score": "4.5"},
