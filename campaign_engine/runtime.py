@@ -50,13 +50,7 @@ class Runtime:
         engine = create_engine(settings.database.url, echo=settings.database.echo)
         redis = await create_pool(redis_settings(settings.redis.url))
         keys = RedisKeys(settings.redis.prefix)
-        vocobase = VocobaseClient(
-            settings.vocobase.base_url,
-            api_key,
-            timeout=settings.vocobase.timeout_seconds,
-            connect_timeout=settings.vocobase.connect_timeout_seconds,
-            max_connections=settings.vocobase.max_connections,
-        )
+        vocobase = VocobaseClient.from_settings(settings)
         return cls(
             settings=settings,
             engine=engine,

@@ -117,11 +117,7 @@ def schedule(
 
 
 def _client(settings: Settings) -> VocobaseClient:
-    return VocobaseClient(
-        settings.vocobase.base_url,
-        settings.vocobase.api_key.get_secret_value(),
-        timeout=settings.vocobase.timeout_seconds,
-    )
+    return VocobaseClient.from_settings(settings)
 
 
 async def _preflight(settings: Settings, campaign_id: str) -> Preflight:

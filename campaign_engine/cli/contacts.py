@@ -56,9 +56,7 @@ def _agent_lookup(settings: Settings) -> AgentLookup | None:
 
     async def lookup(agent_id: str) -> list[str]:
         try:
-            async with VocobaseClient(
-                settings.vocobase.base_url, api_key, timeout=settings.vocobase.timeout_seconds
-            ) as client:
+            async with VocobaseClient.from_settings(settings) as client:
                 agent = await client.get_agent(agent_id)
         except VocobaseError as exc:
             raise ImportRefused(

@@ -262,3 +262,5 @@ class Scheduler:
         await self.runtime.redis.set(
             keys.learned_concurrency, concurrency.limit, ex=CONCURRENCY_REFRESH_SECONDS
         )
+        # This process's copy was read (for the poll's token) before the value was known.
+        self.runtime.limit_state.forget()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -17,6 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from campaign_engine.config import Settings
 from campaign_engine.vocobase.errors import (
     AmbiguousError,
     InvalidResponse,
@@ -53,10 +56,19 @@ class VocobaseClient:
         timeout: float = 10.0,
         connect_timeout: float = 5.0,
         max_connections: int = 100,
+        general_per_window: int | None = None,
+        window_seconds: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not api_key.strip():
             raise ValueError("api_key is empty")
+        # The endpoints outside /calls/* have their own budget. Only operator commands use
+        # them (a campaign start, an import's agent lookup: a few requests each), never the
+        # fleet, so each process keeps to it on its own; the shared /calls/* budget is the
+        # dialer's (Redis).
+        self._general = (
+            SlidingWindow(general_per_window, window_seconds) if general_per_window else None
+        )
         self._base_url = base_url
         self._secret = api_key
         # Requests beyond the pool wait here rather than in httpx's pool, whose bookkeeping
@@ -97,11 +109,30 @@ class VocobaseClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VocobaseClient:
+        vocobase, limits = settings.vocobase, settings.limits.vocobase
+        return cls(
+            vocobase.base_url,
+            vocobase.api_key.get_secret_value(),
+            timeout=vocobase.timeout_seconds,
+            connect_timeout=vocobase.connect_timeout_seconds,
+            max_connections=vocobase.max_connections,
+            general_per_window=limits.general_per_minute,
+            window_seconds=limits.window_seconds,
+        )
+
     async def get_config(self) -> PartnerConfig:
+        await self._pace_general()
         return await self._request("GET", "/config", PartnerConfig)
 
     async def get_agent(self, agent_id: str) -> Agent:
+        await self._pace_general()
         return await self._request("GET", f"/agent/{_segment(agent_id)}", Agent)
+
+    async def _pace_general(self) -> None:
+        if self._general is not None:
+            await asyncio.sleep(self._general.take())
 
     async def start_call(self, request: StartCallRequest) -> StartedCall:
         """Not idempotent: on failure, read ``maybe_sent`` before trying again."""
@@ -244,3 +275,23 @@ def _field_errors(exc: ValidationError, limit: int = 3) -> str:
     if extra > 0:
         parts.append(f"and {extra} more")
     return "; ".join(parts)
+
+
+class SlidingWindow:
+    """At most ``limit`` requests in any ``window_seconds`` (this process's own count)."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self._limit = limit
+        self._window = window_seconds
+        self._sent: deque[float] = deque()
+
+    def take(self, now: float | None = None) -> float:
+        """Book the next request: how many seconds to wait before sending it."""
+        now = time.monotonic() if now is None else now
+        while self._sent and self._sent[0] <= now - self._window:
+            self._sent.popleft()
+        at = now
+        if len(self._sent) >= self._limit:
+            at = self._sent[-self._limit] + self._window
+        self._sent.append(at)
+        return at - now

@@ -138,6 +138,8 @@ async def test_worker_killed_during_start_requests_never_causes_a_blind_redial(
             engine.simulator.config.p_slow = 0.0
             await engine.run_to_completion(campaign_id, limit_seconds=120)
         await assert_ledger_agrees(engine, policy)
+        # The dead worker's calls kept their slots until settled: never over the limit.
+        assert sum(engine.simulator.ledger.responses_429.values()) == 0
 
 
 async def test_redis_losing_everything_mid_campaign_loses_nobody_and_dials_nobody_twice(

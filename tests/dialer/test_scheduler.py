@@ -18,6 +18,8 @@ from campaign_engine.dialer.limit_plan import slot_names_for
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
 from campaign_engine.runtime import Runtime
+from campaign_engine.simulator.cli import serve_in_background
+from tests.conftest import engine_settings
 from tests.dialer.support import (
     NUMBERS,
     ago,
@@ -32,7 +34,7 @@ from tests.dialer.support import (
     rows,
     running_campaign,
 )
-from tests.harness import AGENT_ID
+from tests.harness import AGENT_ID, sim_config
 
 
 @pytest.fixture
@@ -225,3 +227,24 @@ async def test_a_contact_handed_back_while_its_job_still_runs_is_enqueued_again_
     jobs = await jobs_in_queue(runtime)
     assert len(jobs) == 2 and running_job in jobs
     assert list(jobs.values()) == [[contact.id], [contact.id]]
+
+
+async def test_the_learned_partner_concurrency_is_in_force_in_this_process_at_once(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    # Dialing with the documented default (5) while the partner allows 3 would be refused.
+    config = sim_config(concurrency=3)
+    async with serve_in_background(config) as (sim_url, _):
+        settings = engine_settings(
+            sqlite_url, redis_prefix, base_url=sim_url, api_key=config.api_key
+        )
+        runtime = await Runtime.open(settings)
+        try:
+            before = await runtime.limit_state.get(runtime.redis, runtime.keys)
+            await Scheduler(runtime).learn_concurrency()
+            after = await runtime.limit_state.get(runtime.redis, runtime.keys)
+        finally:
+            await runtime.close()
+
+    assert before.concurrency(settings.limits) == 5
+    assert after.concurrency(settings.limits) == 3

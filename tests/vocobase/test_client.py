@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from campaign_engine.vocobase.client import VocobaseClient
+from campaign_engine.vocobase.client import SlidingWindow, VocobaseClient
 from campaign_engine.vocobase.errors import (
     AmbiguousError,
     APIError,
@@ -343,3 +344,36 @@ async def test_a_request_that_waits_too_long_for_a_connection_is_given_up_unsent
     assert (await first).call_id == "c1"
     assert (await client.start_call(REQUEST)).call_id == "c1"  # the connection was freed
     await client.aclose()
+
+
+def test_the_general_endpoints_window_lets_its_limit_through_then_waits_for_the_oldest() -> None:
+    window = SlidingWindow(limit=2, window_seconds=60)
+    assert [window.take(now=100.0), window.take(now=101.0)] == [0.0, 0.0]
+    assert window.take(now=102.0) == 58.0  # booked when the first leaves the window (160)
+    assert window.take(now=161.5) == 0.0  # the 101 one is gone; 160 and 161.5 remain
+    assert window.take(now=162.0) == 58.0  # after the one booked at 160
+
+
+async def test_general_requests_keep_to_their_own_per_minute_limit() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        data = {"allowed_telephony_providers": ["mcube"], "telephony": {}}
+        return httpx.Response(200, json={"success": True, "data": data})
+
+    client = VocobaseClient(
+        BASE_URL,
+        API_KEY,
+        general_per_window=2,
+        window_seconds=0.4,
+        transport=httpx.MockTransport(answer),
+    )
+    started = time.monotonic()
+    for _ in range(3):
+        await client.get_config()
+    elapsed = time.monotonic() - started
+    await client.aclose()
+
+    assert len(seen) == 3
+    assert elapsed >= 0.35  # the third waited for the first to leave the window
