@@ -150,4 +150,6 @@ def _request_ttl_ms(runtime: Runtime) -> int:
     the call's whole possible length once the call may exist, so a job that dies before
     sending frees its slot soon."""
     vocobase = runtime.settings.vocobase
-    return int((vocobase.timeout_seconds + vocobase.connect_timeout_seconds + 30) * 1000)
+    # Waiting for a free connection and connecting take up to the connect timeout each.
+    request = vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
+    return int((request + 30) * 1000)

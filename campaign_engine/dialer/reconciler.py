@@ -80,8 +80,11 @@ class Reconciler:
         self.after = timedelta(seconds=settings.scheduler.reconcile_after_seconds)
         self.grace = timedelta(seconds=settings.scheduler.unknown_grace_seconds)
         self.expire_after = timedelta(seconds=settings.scheduler.expire_after_seconds)
+        # The longest a live start request takes: waiting for a free connection and
+        # connecting (each up to the connect timeout), then the answer.
+        vocobase = settings.vocobase
         self.request_time = timedelta(
-            seconds=settings.vocobase.timeout_seconds + settings.vocobase.connect_timeout_seconds
+            seconds=vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
         )
 
     async def run_once(self) -> ReconcileStats:
