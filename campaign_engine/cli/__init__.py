@@ -17,6 +17,7 @@ from campaign_engine.cli import (
     results,
     suppress,
 )
+from campaign_engine.cli.common import setup_command_logging
 from campaign_engine.cli.demo import demo
 from campaign_engine.simulator.cli import simulator
 
@@ -40,6 +41,7 @@ def main_options(
     ),
 ) -> None:
     ctx.obj = {"config_path": config}
+    setup_command_logging()
 
 
 app.add_typer(campaign.app, name="campaign", help="Create, start and watch campaigns.")

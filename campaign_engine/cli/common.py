@@ -21,6 +21,7 @@ from campaign_engine.cli import failures
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
 from campaign_engine.notifications import emit
+from campaign_engine.ops import state_log
 from campaign_engine.ops.audit import default_actor
 from campaign_engine.ops.logs import handler
 from campaign_engine.vocobase.errors import VocobaseError
@@ -125,12 +126,22 @@ def in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]])
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Text on a terminal, JSON lines otherwise (a log collector); numbers always masked."""
+    """Text on a terminal, JSON lines otherwise (a log collector); numbers always masked.
+    For the long-running parts; replaces what :func:`setup_command_logging` set."""
     logging.basicConfig(
-        level=level, handlers=[handler(sys.stderr, as_json=not sys.stderr.isatty())]
+        level=level, handlers=[handler(sys.stderr, as_json=not sys.stderr.isatty())], force=True
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("arq").setLevel(logging.WARNING)
+
+
+def setup_command_logging() -> None:
+    """A one-off command shows warnings and the state changes it makes (an operator's skip,
+    pause or requeue is logged like the engine's own), on stderr."""
+    logging.basicConfig(
+        level=logging.WARNING, handlers=[handler(sys.stderr, as_json=not sys.stderr.isatty())]
+    )
+    state_log.log.setLevel(logging.INFO)
 
 
 def print_json(data: Any) -> None:

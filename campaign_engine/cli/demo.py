@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 
 from campaign_engine.cli.common import console, run, settings_from
 from campaign_engine.demo import DemoOptions, run_demo
+from campaign_engine.ops import state_log
 
 
 def demo(
@@ -17,6 +19,8 @@ def demo(
 ) -> None:
     """Run the whole path (import, schedule, dial, webhooks, outcomes) on embedded defaults."""
     settings = settings_from(ctx)
+    # The demo draws its own progress and summary; a line per state change would bury them.
+    state_log.log.setLevel(logging.WARNING)
     completed = run(
         lambda: run_demo(settings, DemoOptions(contacts=contacts, workdir=workdir), console)
     )

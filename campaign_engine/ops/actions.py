@@ -25,10 +25,14 @@ from campaign_engine.db.models import Campaign, Contact, utcnow
 from campaign_engine.notifications.emit import emit_closed
 from campaign_engine.ops import state_log
 from campaign_engine.ops.audit import record
-from campaign_engine.ops.reasons import reason_of, waiting_for_retry
+from campaign_engine.ops.reasons import REASONS, reason_of, waiting_for_retry
 from campaign_engine.ops.state_log import Change
 
 SKIPPED = "skipped by operator"
+# What a bulk requeue takes: a retry reason, or a given-up state.
+REQUEUE_REASONS = tuple(
+    dict.fromkeys((*REASONS, ContactState.FAILED.value, ContactState.EXHAUSTED.value))
+)
 SUPPRESSED = "suppressed by operator"
 GIVEN_UP = (ContactState.EXHAUSTED.value, ContactState.FAILED.value)
 WAITING = tuple(state.value for state in CONTACT_WAITING)
@@ -69,11 +73,14 @@ async def _dialable_campaign(session: AsyncSession, campaign_id: str) -> Campaig
     return campaign
 
 
-def _make_due(contact: Contact, now: datetime) -> str:
-    """Due now; a given-up contact waits for a retry again, keeping its attempt count."""
+def _make_due(session: AsyncSession, contact: Contact, now: datetime, why: str) -> str:
+    """Due now; a given-up contact waits for a retry again, keeping its attempt count (a
+    state change, logged as such)."""
     before = contact.state
     if before in GIVEN_UP:
         contact.state = ContactState.RETRYING.value
+        change = Change("contact", contact.state, contact.campaign_id, contact.id, None, why)
+        state_log.note(session, [change])
     elif before not in WAITING:
         raise ActionError(
             f"contact {contact.id} is {before}; only a waiting or "
@@ -89,7 +96,7 @@ async def retry_now(
     """Call this contact again as soon as the limits allow; the state it was in."""
     contact = await _contact(session, contact_id)
     await _dialable_campaign(session, contact.campaign_id)
-    before = _make_due(contact, now or utcnow())
+    before = _make_due(session, contact, now or utcnow(), f"retry now, by {actor}")
     await record(
         session,
         actor=actor,
@@ -170,7 +177,7 @@ async def edit_variables(
     await _dialable_campaign(session, contact.campaign_id)
     variables = {k: v for k, v in contact.variables.items() if k not in set(remove or [])}
     variables.update(values)
-    before = _make_due(contact, now or utcnow())
+    before = _make_due(session, contact, now or utcnow(), f"variables edited, by {actor}")
     contact.variables = variables
     await record(
         session,
@@ -193,6 +200,9 @@ async def requeue_reason(
 ) -> int:
     """Make due now every contact of the campaign waiting for this reason, and every
     given-up one whose reason (or final state: ``failed``, ``exhausted``) it is; how many."""
+    reason = reason.replace("-", "_")
+    if reason not in REQUEUE_REASONS:
+        raise ActionError(f"unknown reason {reason!r}; one of {', '.join(REQUEUE_REASONS)}")
     await _dialable_campaign(session, campaign_id)
     now = now or utcnow()
     why = reason_of()
@@ -209,7 +219,7 @@ async def requeue_reason(
         )
     ).all()
     for contact in contacts:
-        _make_due(contact, now)
+        _make_due(session, contact, now, f"requeued for {reason}, by {actor}")
     ids = [contact.id for contact in contacts]
     await record(
         session,

@@ -20,14 +20,16 @@ from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.config import OpsSettings
 from campaign_engine.db.models import utcnow
 from campaign_engine.ops import actions, audit, campaign_control, web_auth, web_charts, web_pages
+from campaign_engine.ops.history import contact_history
+from campaign_engine.ops.limits import limits_view
 from campaign_engine.ops.progress import overview
-from campaign_engine.ops.queues import retry_queue
+from campaign_engine.ops.queues import dead_letters, retry_queue
 from campaign_engine.runtime import Runtime
 
 ACTOR = "web"
 DISABLED = "the ops console is disabled: set [ops] token (or CAMPAIGN_ENGINE_OPS_TOKEN)"
 REFUSED = (actions.ActionError, LookupError, TransitionError, CampaignError, ValueError)
-CONTACT_ACTIONS = ("retry-now", "skip", "suppress")
+CONTACT_ACTIONS = ("retry-now", "skip", "suppress", "edit-vars")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -127,6 +129,46 @@ async def retries(request: Request) -> Response:
     return _html(web_pages.retries_page(queue, _csrf(request), filters))
 
 
+async def limits(request: Request) -> Response:
+    runtime = _runtime(request)
+    async with runtime.sessions() as session:
+        view = await limits_view(session, runtime.redis, runtime.keys, runtime.settings.limits)
+    return _html(web_pages.limits_page(view, _ops(request).refresh_seconds))
+
+
+async def dead(request: Request) -> Response:
+    filters = {k: v for k, v in request.query_params.items() if v}
+    async with _runtime(request).sessions() as session:
+        found = await dead_letters(
+            session, campaign_id=filters.get("campaign"), phone=filters.get("phone")
+        )
+    return _html(web_pages.dead_page(found, _ops(request).refresh_seconds))
+
+
+async def contact(request: Request) -> Response:
+    contact_id = int(request.path_params["contact_id"])
+    try:
+        async with _runtime(request).sessions() as session:
+            history = await contact_history(session, contact_id)
+    except LookupError as exc:
+        return _html(web_pages.message_page("not found", str(exc)), 404)
+    return _html(web_pages.contact_page(history, _csrf(request)))
+
+
+def _edited_variables(form: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The edit form's ``var:NAME`` values, ``unset:NAME`` boxes and one new pair."""
+    removed = [key.removeprefix("unset:") for key in form if key.startswith("unset:")]
+    values = {
+        key.removeprefix("var:"): value
+        for key, value in form.items()
+        if key.startswith("var:") and key.removeprefix("var:") not in removed
+    }
+    new_name = form.get("new_name", "").strip()
+    if new_name:
+        values[new_name] = form.get("new_value", "")
+    return values, removed
+
+
 async def audit_log(request: Request) -> Response:
     async with _runtime(request).sessions() as session:
         entries = await audit.entries(session, limit=200)
@@ -144,21 +186,33 @@ async def contact_action(request: Request) -> Response:
                 await actions.retry_now(session, contact_id, actor=ACTOR)
             elif action == "skip":
                 await actions.skip(session, contact_id, actor=ACTOR)
-            else:
+            elif action == "suppress":
                 await actions.suppress(session, contact_id, actor=ACTOR)
+            else:
+                values, removed = _edited_variables(await _form(request))
+                await actions.edit_variables(
+                    session, contact_id, actor=ACTOR, values=values, remove=removed
+                )
     except REFUSED as exc:
         return _html(web_pages.message_page("refused", str(exc)), 409)
-    return RedirectResponse("/ops/retries", status_code=303)
+    back = f"/ops/contacts/{contact_id}" if action == "edit-vars" else "/ops/retries"
+    return RedirectResponse(back, status_code=303)
 
 
 async def campaign_action(request: Request) -> Response:
     runtime = _runtime(request)
     campaign_id = request.path_params["campaign_id"]
+    action = request.path_params["action"]
+    jobs: list[str] = []
     try:
         async with runtime.sessions() as session, session.begin():
-            jobs = await campaign_control.control(
-                session, runtime.keys, campaign_id, request.path_params["action"], actor=ACTOR
-            )
+            if action == "requeue-reason":
+                reason = (await _form(request)).get("reason", "")
+                await actions.requeue_reason(session, campaign_id, reason, actor=ACTOR)
+            else:
+                jobs = await campaign_control.control(
+                    session, runtime.keys, campaign_id, action, actor=ACTOR
+                )
     except REFUSED as exc:
         return _html(web_pages.message_page("refused", str(exc)), 409)
     await campaign_control.withdraw(runtime.redis, runtime.keys, jobs)
@@ -173,6 +227,9 @@ def mount() -> Mount:
             Route("/", guarded(home), methods=["GET"]),
             Route("/retries", guarded(retries), methods=["GET"]),
             Route("/audit", guarded(audit_log), methods=["GET"]),
+            Route("/limits", guarded(limits), methods=["GET"]),
+            Route("/dead", guarded(dead), methods=["GET"]),
+            Route("/contacts/{contact_id:int}", guarded(contact), methods=["GET"]),
             Route("/campaigns/{campaign_id}", guarded(campaign), methods=["GET"]),
             Route(
                 "/campaigns/{campaign_id}/{action}",

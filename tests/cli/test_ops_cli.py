@@ -79,3 +79,11 @@ def test_refused_actions_are_one_line_errors(cli: Cli, sqlite_url: str) -> None:
     cli.ok("skip", str(asha))
     for args in (("retry-now", "999"), ("edit-vars", "1", "--set", "oops"), ("skip", str(asha))):
         one_line_error(cli(*args))
+
+
+def test_requeue_by_an_unknown_reason_is_refused_naming_the_reasons(cli: Cli) -> None:
+    cid = cli.create()
+
+    error = one_line_error(cli("requeue-reason", cid, "bogus"))
+
+    assert "unknown reason 'bogus'; one of no_answer, busy, voicemail" in error

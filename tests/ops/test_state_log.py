@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.db.session import create_engine, session_factory
-from campaign_engine.ops import state_log
+from campaign_engine.ops import actions, state_log
 from campaign_engine.ops.logs import handler
 from campaign_engine.ops.state_log import Change
 from tests.harness import running_engine
+from tests.ops import seed
 
 NUMBERS = [f"+9198000{i:05d}" for i in range(4)]
 
@@ -109,3 +110,25 @@ async def test_a_campaign_logs_each_attempt_move_and_its_own_with_ids_and_masked
     assert ["dialing", "started", "ended"] in sequences
     text = lines.getvalue()
     assert not [number for number in NUMBERS if number in text]
+
+
+async def test_an_operator_calling_a_given_up_contact_again_is_a_logged_state_change(
+    database_url: str, lines: io.StringIO
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            cid = await seed.campaign(session)
+            ravi = await seed.contact(session, cid, "+919833333333", state="exhausted")
+        async with sessions() as session, session.begin():
+            await actions.retry_now(session, ravi.id, actor="lead")
+    finally:
+        await engine.dispose()
+
+    [entry] = [e for e in _entries(lines) if e.get("contact_id") == ravi.id]
+    assert (entry["entity"], entry["state"], entry["detail"]) == (
+        "contact",
+        "retrying",
+        "retry now, by lead",
+    )

@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from campaign_engine.db.models import utcnow
+from campaign_engine.db.models import Contact, utcnow
 from campaign_engine.ops import audit
 from campaign_engine.runtime import Runtime
 from campaign_engine.server import create_app
@@ -160,3 +160,63 @@ async def test_a_refused_action_says_why(console: Runtime) -> None:
     async with _client(console) as client:
         response = await client.post(f"/ops/contacts/{ringing.id}/skip", headers=bearer)
     assert response.status_code == 409 and "calling" in response.text
+
+
+async def test_limits_dead_letters_and_a_contacts_history_have_their_pages(
+    console: Runtime,
+) -> None:
+    cid, asha = await _waiting_contact(console)
+    async with console.sessions() as session, session.begin():
+        ravi = await seed.contact(
+            session, cid, "+919833333333", state="exhausted", attempts_count=3,
+            last_outcome="no_answer", last_error="no answer three times",
+        )  # fmt: skip
+    async with _logged_in(console) as client:
+        limits = await client.get("/ops/limits")
+        dead = await client.get("/ops/dead", params={"campaign": cid})
+        history = await client.get(f"/ops/contacts/{asha}")
+        missing = await client.get("/ops/contacts/999999")
+
+    assert limits.status_code == 200 and "vocobase:calls" in limits.text
+    assert "cooldown" in limits.text and 'http-equiv="refresh"' in limits.text
+    assert dead.status_code == 200 and "+919833333333" in dead.text
+    assert f'href="/ops/contacts/{ravi.id}"' in dead.text and "+919811111111" not in dead.text
+    assert history.status_code == 200 and "+919811111111" in history.text
+    assert "busy" in history.text and 'name="new_name"' in history.text
+    assert missing.status_code == 404 and "contact 999999 not found" in missing.text
+
+
+async def test_edit_variables_and_call_again_from_the_web_is_audited(console: Runtime) -> None:
+    _, asha = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        page = await client.get(f"/ops/contacts/{asha}")
+        form = {"csrf": _csrf(page.text), "var:name": "Asha K", "new_name": "due", "new_value": "5"}
+        edited = await client.post(f"/ops/contacts/{asha}/edit-vars", data=form)
+
+    assert edited.status_code == 303 and edited.headers["location"] == f"/ops/contacts/{asha}"
+    async with console.sessions() as session:
+        contact = await session.get(Contact, asha)
+        entries = [(e.action, e.actor) for e in await audit.entries(session)]
+    assert contact is not None and contact.variables == {"name": "Asha K", "due": "5"}
+    assert contact.next_attempt_at is not None and contact.next_attempt_at <= utcnow()
+    assert entries == [("edit-vars", "web")]
+
+
+async def test_bulk_requeue_by_reason_from_the_web_takes_the_issues_spelling(
+    console: Runtime,
+) -> None:
+    cid, _ = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        csrf = _csrf((await client.get(f"/ops/campaigns/{cid}")).text)
+        answers = [
+            await client.post(
+                f"/ops/campaigns/{cid}/requeue-reason", data={"csrf": csrf, "reason": reason}
+            )
+            for reason in ("busy", "rate-limited", "bogus")
+        ]
+
+    assert [answer.status_code for answer in answers] == [303, 303, 409]
+    assert "unknown reason &#x27;bogus&#x27;; one of no_answer, busy" in answers[2].text
+    async with console.sessions() as session:
+        entries = [(e.details["reason"], e.details["count"]) for e in await audit.entries(session)]
+    assert entries == [("rate_limited", 0), ("busy", 1)]
