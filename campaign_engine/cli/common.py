@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -81,6 +82,10 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (``… | head``): say nothing more, as a pipe's writer does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except Exception as exc:
         message = failures.describe(exc, _current_settings())
         if message is None:

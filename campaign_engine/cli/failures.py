@@ -45,7 +45,9 @@ def describe(exc: BaseException, settings: Settings | None) -> str | None:
     if isinstance(exc, RedisError):
         redis = _masked_url(settings.redis.url) if settings else "Redis"
         return f"Redis at {redis}: {_first_line(exc)} ({REDIS_HINT})"
-    if isinstance(exc, (ConnectionError, socket.gaierror, TimeoutError)):
+    if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, socket.gaierror)) or (
+        type(exc) is TimeoutError
+    ):
         # Raised bare by the PostgreSQL driver while connecting (redis-py and httpx wrap theirs).
         return f"cannot connect to the database {database}: {exc} ({DATABASE_HINT})"
     if isinstance(exc, OSError) and exc.filename is not None:

@@ -67,3 +67,5 @@ def test_a_statement_the_database_refused_is_a_bug_and_keeps_its_traceback() -> 
 
     assert failures.describe(refused, Settings()) is None
     assert failures.describe(RuntimeError("boom"), Settings()) is None
+    # A reader that went away (``| head``) is no database failure.
+    assert failures.describe(BrokenPipeError(32, "Broken pipe"), Settings()) is None
