@@ -50,7 +50,8 @@ class ActionError(ValueError):
     """
 
 
-def _log_closed(session: AsyncSession, contact: Contact, why: str) -> None:
+def _log_contact(session: AsyncSession, contact: Contact, why: str) -> None:
+    """Log the contact's move to the state it is now in."""
     change = Change("contact", contact.state, contact.campaign_id, contact.id, None, why)
     state_log.note(session, [change])
 
@@ -79,8 +80,7 @@ def _make_due(session: AsyncSession, contact: Contact, now: datetime, why: str) 
     before = contact.state
     if before in GIVEN_UP:
         contact.state = ContactState.RETRYING.value
-        change = Change("contact", contact.state, contact.campaign_id, contact.id, None, why)
-        state_log.note(session, [change])
+        _log_contact(session, contact, why)
     elif before not in WAITING:
         raise ActionError(
             f"contact {contact.id} is {before}; only a waiting or "
@@ -120,7 +120,7 @@ async def skip(session: AsyncSession, contact_id: int, *, actor: str) -> None:
     contact.last_error = SKIPPED
     await session.flush()
     await emit_closed(session, [contact_id])
-    _log_closed(session, contact, f"{SKIPPED} by {actor}")
+    _log_contact(session, contact, f"{SKIPPED} by {actor}")
     await record(
         session,
         actor=actor,
@@ -151,7 +151,7 @@ async def suppress(
         contact.last_error = reason or SUPPRESSED
         await session.flush()
         await emit_closed(session, [contact_id])
-        _log_closed(session, contact, f"{reason or SUPPRESSED}, by {actor}")
+        _log_contact(session, contact, f"{reason or SUPPRESSED}, by {actor}")
     await record(
         session,
         actor=actor,

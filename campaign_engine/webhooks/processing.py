@@ -194,7 +194,9 @@ async def process_events(runtime: Runtime, event_ids: list[int]) -> list[str]:
         return [applied.status for applied in await _process(runtime, event_ids)]
     except Exception as exc:
         if len(event_ids) > 1:
-            log.warning("applying %d events together failed; one by one", len(event_ids))
+            log.warning(
+                "applying %d events together failed; one by one", len(event_ids), exc_info=True
+            )
             return [await _process_or_set_aside(runtime, event_id) for event_id in event_ids]
         if isinstance(exc, _NEVER_APPLICABLE):
             return [await _set_aside(runtime, event_ids[0], exc)]
