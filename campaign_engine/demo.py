@@ -25,14 +25,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from campaign_engine.campaigns import service
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
 from campaign_engine.config import Settings, with_overrides
 from campaign_engine.contacts.importer import ImportOptions, ImportSummary, import_csv
 from campaign_engine.db.migrate import upgrade
 from campaign_engine.local_redis import reachable, start_local_redis
+from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime
-from campaign_engine.services import Services
 from campaign_engine.simulator import SimulatorConfig
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.simulator.config import SimAgent

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaign_engine.config import ConfigError, Settings
 from campaign_engine.db.session import create_engine, session_factory
-from campaign_engine.dialer.adaptive import LimitStateCache
-from campaign_engine.dialer.limiter import Limiter
 from campaign_engine.keys import RedisKeys
+from campaign_engine.limits.adaptive import LimitStateCache
+from campaign_engine.limits.limiter import Limiter
 from campaign_engine.vocobase.client import VocobaseClient
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from campaign_engine.ops import metrics, web
 from campaign_engine.ops.signature_watch import SignatureFailureCounter
 from campaign_engine.runtime import Runtime
-from campaign_engine.webhooks.processor import InboxProcessor
+from campaign_engine.webhooks.background import InboxProcessor
 from campaign_engine.webhooks.receiver import receive_vocobase
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaign_engine.campaigns import service
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
 from campaign_engine.contacts.rows import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import utcnow
+from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime
-from campaign_engine.services import Services
 from campaign_engine.simulator import Simulator, SimulatorConfig
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.simulator.config import SimAgent

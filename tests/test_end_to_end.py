@@ -7,10 +7,10 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
-from campaign_engine.campaigns.outcomes import Outcome, classify
+from campaign_engine.campaigns.outcome_classes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import policy_explains
-from campaign_engine.campaigns.states import CONTACT_FINAL, AttemptState
 from campaign_engine.db.models import CallAttempt, Contact
+from campaign_engine.states import CONTACT_FINAL, AttemptState
 from tests.harness import quick_policy, running_engine, sim_config
 
 pytestmark = pytest.mark.slow

@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns.compliance import blackout_days, local_day_bounds
 from campaign_engine.campaigns.lifecycle import SCHEDULER
 from campaign_engine.campaigns.replan import replan_waiting
 from campaign_engine.campaigns.schedule import Schedule, from_json
-from campaign_engine.campaigns.states import CampaignState
+from campaign_engine.campaigns.window_check import blackout_days, local_day_bounds
 from campaign_engine.campaigns.windows import next_allowed
 from campaign_engine.db.models import AuditEntry, Campaign, ContactSource
+from campaign_engine.states import CampaignState
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RETRYABLE, RetryPolicy, RetryRule
 from campaign_engine.campaigns.schedule import Schedule, parse_schedule
 from campaign_engine.campaigns.schedule_values import ScheduleError

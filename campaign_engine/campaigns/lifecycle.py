@@ -6,21 +6,19 @@ and the campaign keeps the latest reason in ``state_reason``.
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import (
+from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
+from campaign_engine.journal import state_log
+from campaign_engine.journal.state_log import Change
+from campaign_engine.states import (
     CONTACT_ACTIVE,
     CONTACT_FINAL,
     CONTACT_WAITING,
     CampaignState,
-    ContactState,
     campaign_can_move,
 )
-from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
-from campaign_engine.notifications.emit import emit_closed
-from campaign_engine.ops import state_log
-from campaign_engine.ops.state_log import Change
 
 CIRCUIT_BREAKER = "circuit-breaker"
 SCHEDULER = "scheduler"
@@ -73,16 +71,6 @@ async def transition(
     return campaign
 
 
-async def pause_for_error(session: AsyncSession, campaign_id: str, error: str) -> None:
-    """The circuit breaker: an error that would fail every contact pauses the campaign."""
-    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
-    if campaign is None or campaign.state != CampaignState.RUNNING.value:
-        return
-    await transition(
-        session, campaign_id, CampaignState.PAUSED, actor=CIRCUIT_BREAKER, reason=error
-    )
-
-
 async def open_contacts(session: AsyncSession, campaign_id: str) -> int:
     return int(
         await session.scalar(
@@ -113,61 +101,3 @@ async def has_open_contacts(session: AsyncSession, campaign_id: str) -> bool:
             conditions.append(Contact.next_attempt_at.is_not(None))
         probes.append(select(Contact.id).where(*conditions).exists())
     return bool(await session.scalar(select(or_(*probes))))
-
-
-async def complete_finished(session: AsyncSession) -> list[str]:
-    """Complete every running campaign whose contacts are all final (or parked); their ids.
-
-    Parked contacts — left with no allowed calling time — are canceled with that reason.
-    """
-    running = (
-        await session.scalars(
-            select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value)
-        )
-    ).all()
-    done = []
-    for campaign_id in running:
-        if not await has_open_contacts(session, campaign_id):
-            await transition(
-                session,
-                campaign_id,
-                CampaignState.COMPLETED,
-                actor=SCHEDULER,
-                reason="all contacts final",
-            )
-            await cancel_open_contacts(session, campaign_id, reason=PARKED_REASON)
-            done.append(campaign_id)
-    return done
-
-
-async def cancel_open_contacts(
-    session: AsyncSession, campaign_id: str, *, reason: str | None = None
-) -> int:
-    """Cancel every contact that is not final and not in a call right now.
-
-    Contacts in a call finish and are recorded; the outcome path then cancels them instead
-    of retrying (see :mod:`campaign_engine.campaigns.retry_timing`).
-    """
-    waiting = [state.value for state in CONTACT_WAITING] + [ContactState.QUEUED.value]
-    values: dict[str, object] = {
-        "state": ContactState.CANCELED.value,
-        "next_attempt_at": None,
-        "queued_at": None,
-    }
-    if reason is not None:
-        values["last_error"] = reason
-    canceled = (
-        await session.scalars(
-            update(Contact)
-            .where(Contact.campaign_id == campaign_id, Contact.state.in_(waiting))
-            .values(**values)
-            .returning(Contact.id)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
-    await emit_closed(session, canceled)  # each one's final notification
-    why = reason or "campaign canceled"
-    state_log.note(
-        session, (Change("contact", "canceled", campaign_id, one, None, why) for one in canceled)
-    )
-    return len(canceled)

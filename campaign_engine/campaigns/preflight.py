@@ -25,14 +25,14 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import ContactCalendar, blackout_days
 from campaign_engine.campaigns.replan import zone_groups
 from campaign_engine.campaigns.schedule import Schedule, from_json
-from campaign_engine.campaigns.states import CONTACT_FINAL, ContactState
+from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days
 from campaign_engine.campaigns.windows import HORIZON_DAYS, Interval, allowed_intervals, merge
 from campaign_engine.config import LimitSettings
 from campaign_engine.contacts.suppression import NUMBER, PREFIX
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, Suppression
+from campaign_engine.states import CONTACT_FINAL, ContactState
 
 _OPEN = [state.value for state in ContactState if state not in CONTACT_FINAL]
 _CHUNK = timedelta(days=31)

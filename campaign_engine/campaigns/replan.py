@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import ContactCalendar, blackout_days
 from campaign_engine.campaigns.schedule import Schedule, from_json
-from campaign_engine.campaigns.states import CONTACT_WAITING, ContactState
+from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days
 from campaign_engine.campaigns.windows import HORIZON_DAYS, allowed_intervals
 from campaign_engine.db.models import Campaign, Contact
+from campaign_engine.states import CONTACT_WAITING, ContactState
 
 
 def _zones_text() -> ColumnElement[str]:

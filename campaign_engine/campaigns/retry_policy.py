@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaign_engine.campaigns.outcomes import Outcome
-from campaign_engine.campaigns.states import ContactState
+from campaign_engine.campaigns.outcome_classes import Outcome
+from campaign_engine.states import ContactState
 
 RETRYABLE = (
     Outcome.NO_ANSWER,

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import ContactCalendar, calendar_of
 from campaign_engine.campaigns.retry_policy import Decision
-from campaign_engine.campaigns.states import CAMPAIGN_TERMINAL, CampaignState, ContactState
+from campaign_engine.campaigns.window_check import ContactCalendar, calendar_of
 from campaign_engine.db.models import Campaign, utcnow
+from campaign_engine.states import CAMPAIGN_TERMINAL, CampaignState, ContactState
 
 NO_TIME_LEFT = "no allowed calling time left for a retry"
 

@@ -1,4 +1,6 @@
-"""Operator actions on campaigns: create, start (after checking Vocobase), pause, status.
+"""Operator actions on campaigns: create, start (after checking Vocobase), schedule, status.
+
+Pause, resume and cancel are :mod:`campaign_engine.control.campaign_moves` (audited).
 
 Starting checks, once, what would otherwise fail every call: the provider is allowed and
 configured for the partner, and the agent exists. What the agent declares (its variables,
@@ -14,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.lifecycle import cancel_open_contacts, transition
+from campaign_engine.campaigns.lifecycle import transition
 from campaign_engine.campaigns.replan import replan_waiting
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.campaigns.schedule import Schedule, from_json
-from campaign_engine.campaigns.states import CAMPAIGN_TERMINAL, CONTACT_FINAL, CampaignState
 from campaign_engine.config import PROVIDERS
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.states import CAMPAIGN_TERMINAL, CONTACT_FINAL, CampaignState
 from campaign_engine.vocobase.client import VocobaseClient
 
 OPERATOR = "operator"
@@ -159,45 +161,6 @@ async def set_schedule(
     if campaign.state == CampaignState.DRAFT.value:
         return 0  # placed when it starts
     return await replan_waiting(session, campaign_id, now or utcnow())
-
-
-async def pause_campaign(
-    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "paused"
-) -> None:
-    """Pause (the database side; :mod:`campaign_engine.campaigns.withdraw` empties the queue)."""
-    await transition(session, campaign_id, CampaignState.PAUSED, actor=actor, reason=reason)
-
-
-async def resume_campaign(
-    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "resumed"
-) -> CampaignState:
-    """Running again — or ``scheduled`` when its schedule starts later; the new state."""
-    campaign = await get_campaign(session, campaign_id)
-    if campaign.state in (CampaignState.DRAFT.value, CampaignState.SCHEDULED.value):
-        # Resuming must not bypass start's checks (contacts present, Vocobase agrees).
-        raise CampaignError(
-            f"campaign {campaign_id} is {campaign.state}; it has never run: use `campaign start`"
-        )
-    now = utcnow()
-    schedule = from_json(campaign.schedule)
-    starts = schedule.starts_at() if schedule else None
-    later = starts is not None and starts > now
-    target = CampaignState.SCHEDULED if later else CampaignState.RUNNING
-    await transition(session, campaign_id, target, actor=actor, reason=reason)
-    if schedule is not None:
-        # Contacts that fell due while paused and whose window has closed wait for the next.
-        await replan_waiting(session, campaign_id, now, only_due=True)
-    return target
-
-
-async def cancel_campaign(
-    session: AsyncSession, campaign_id: str, *, actor: str = OPERATOR, reason: str = "canceled"
-) -> int:
-    """Cancel the campaign and every contact not already final or in a call (those finish,
-    are recorded, and are then canceled instead of retried)."""
-    await transition(session, campaign_id, CampaignState.CANCELED, actor=actor, reason=reason)
-    why = "campaign canceled" + ("" if reason == "canceled" else f": {reason}")
-    return await cancel_open_contacts(session, campaign_id, reason=why)
 
 
 async def campaign_status(session: AsyncSession, campaign_id: str) -> dict[str, Any]:

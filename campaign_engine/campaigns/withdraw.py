@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns.states import CampaignState, ContactState
 from campaign_engine.db.models import Campaign, Contact
 from campaign_engine.keys import RedisKeys
+from campaign_engine.states import CampaignState, ContactState
 
 
 async def unqueue(

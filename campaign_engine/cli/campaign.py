@@ -21,7 +21,6 @@ from campaign_engine.campaigns import service
 from campaign_engine.campaigns.files import load_retry_policy, load_schedule
 from campaign_engine.campaigns.overview import campaign_overview
 from campaign_engine.campaigns.preflight import Preflight, preflight
-from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs, unqueue
 from campaign_engine.cli.campaign_views import (
     print_overview,
     print_preflight,
@@ -30,6 +29,7 @@ from campaign_engine.cli.campaign_views import (
 )
 from campaign_engine.cli.common import console, db_session, errors, print_json, run, settings_from
 from campaign_engine.config import Settings
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, utcnow
 from campaign_engine.keys import RedisKeys
 from campaign_engine.vocobase.client import VocobaseClient
@@ -174,7 +174,7 @@ async def _withdraw(settings: Settings, job_ids: list[str]) -> None:
         return
     redis = Redis.from_url(settings.redis.url)
     try:
-        await remove_jobs(redis, RedisKeys(settings.redis.prefix), job_ids)
+        await campaign_moves.withdraw(redis, RedisKeys(settings.redis.prefix), job_ids)
     except (RedisError, OSError) as exc:
         errors.print(
             f"warning: could not remove the queued jobs of {len(job_ids)} contacts from Redis "
@@ -194,11 +194,10 @@ def pause(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> 
     async def pause_it() -> None:
         keys = RedisKeys(settings.redis.prefix)
         async with db_session(settings) as session:
-            await service.pause_campaign(
-                session, campaign_id, actor=operator(), reason=reason or "paused"
+            moved = await campaign_moves.pause(
+                session, campaign_id, keys=keys, actor=operator(), reason=reason
             )
-            jobs = await unqueue(session, keys, campaign_id, "campaign paused")
-        await _withdraw(settings, jobs)
+        await _withdraw(settings, moved.jobs)
 
     run(pause_it)
     say(f"campaign {campaign_id} is paused")
@@ -211,9 +210,10 @@ def resume(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) ->
 
     async def resume_it() -> str:
         async with db_session(settings) as session:
-            return await service.resume_campaign(
-                session, campaign_id, actor=operator(), reason=reason or "resumed"
+            moved = await campaign_moves.resume(
+                session, campaign_id, actor=operator(), reason=reason
             )
+            return moved.state
 
     state = run(resume_it)
     again = "running again" if state == "running" else f"{state} again (its schedule starts later)"
@@ -228,11 +228,10 @@ def cancel(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) ->
     async def cancel_it() -> None:
         keys = RedisKeys(settings.redis.prefix)
         async with db_session(settings) as session:
-            jobs = await queued_jobs(session, keys, campaign_id)
-            await service.cancel_campaign(
-                session, campaign_id, actor=operator(), reason=reason or "canceled"
+            moved = await campaign_moves.cancel(
+                session, campaign_id, keys=keys, actor=operator(), reason=reason
             )
-        await _withdraw(settings, jobs)
+        await _withdraw(settings, moved.jobs)
 
     run(cancel_it)
     say(f"campaign {campaign_id} is canceled")

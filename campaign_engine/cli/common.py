@@ -21,10 +21,10 @@ from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.cli import failures
 from campaign_engine.config import ConfigError, Settings, load_settings
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.journal import state_log
+from campaign_engine.journal.audit import default_actor
+from campaign_engine.journal.logs import handler
 from campaign_engine.notifications import emit
-from campaign_engine.ops import state_log
-from campaign_engine.ops.audit import default_actor
-from campaign_engine.ops.logs import handler
 from campaign_engine.vocobase.errors import VocobaseError
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ import typer
 
 from campaign_engine.cli.common import console, run, settings_from
 from campaign_engine.demo import DemoOptions, run_demo
-from campaign_engine.ops import state_log
+from campaign_engine.journal import state_log
 
 
 def demo(

@@ -25,8 +25,8 @@ from campaign_engine.cli.common import (
     run,
     settings_from,
 )
+from campaign_engine.journal import audit
 from campaign_engine.keys import RedisKeys
-from campaign_engine.ops import audit
 from campaign_engine.ops.history import contact_history
 from campaign_engine.ops.limits import limits_view
 from campaign_engine.ops.progress import overview

@@ -24,8 +24,9 @@ from campaign_engine.cli.common import (
     run,
     settings_from,
 )
+from campaign_engine.control import campaign_moves
 from campaign_engine.keys import RedisKeys
-from campaign_engine.ops import actions, campaign_control
+from campaign_engine.ops import actions
 
 ACTOR = typer.Option(None, "--actor", help=ACTOR_HELP)
 
@@ -103,12 +104,12 @@ def _control(ctx: typer.Context, campaign_id: str, action: str, actor: str | Non
 
     async def go() -> None:
         async with db_session(settings) as session:
-            jobs = await campaign_control.control(
+            moved = await campaign_moves.control(
                 session, keys, campaign_id, action, actor=actor_name(actor), reason=reason
             )
         redis = Redis.from_url(settings.redis.url)
         try:
-            await campaign_control.withdraw(redis, keys, jobs)
+            await campaign_moves.withdraw(redis, keys, moved.jobs)
         finally:
             await redis.aclose()
 

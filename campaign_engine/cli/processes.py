@@ -6,8 +6,8 @@ import typer
 
 from campaign_engine.cli.common import run, settings_from, setup_logging
 from campaign_engine.db.migrate import upgrade
+from campaign_engine.runner import Services, settle_garbage_collector
 from campaign_engine.runtime import Runtime
-from campaign_engine.services import Services, settle_garbage_collector
 
 
 async def _run_services(ctx: typer.Context, *, worker: bool, scheduler: bool, server: bool) -> None:

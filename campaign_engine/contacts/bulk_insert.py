@@ -42,9 +42,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from campaign_engine.campaigns.states import ContactState
 from campaign_engine.contacts.payloads import Encoded
 from campaign_engine.db.models import Contact
+from campaign_engine.states import ContactState
 
 _STAGING = "contact_import_rows"
 _STAGING_COLUMNS = ("line", "phone_e164", "region", "timezones", "variables")  # = payloads

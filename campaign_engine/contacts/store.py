@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import ContactState
 from campaign_engine.contacts.rows import Accepted
 from campaign_engine.db.models import Contact
+from campaign_engine.states import ContactState
 
 
 async def existing_numbers(session: AsyncSession, campaign_id: str, numbers: list[str]) -> set[str]:

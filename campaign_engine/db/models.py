@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from campaign_engine.campaigns.states import AttemptState, CampaignState, ContactState
+from campaign_engine.states import AttemptState, CampaignState, ContactState
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -26,12 +26,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import AttemptState, CampaignState, ContactState
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.targets import DialTarget
-from campaign_engine.notifications.emit import emit_closed
-from campaign_engine.ops import state_log
-from campaign_engine.ops.state_log import Change
+from campaign_engine.journal import state_log
+from campaign_engine.journal.state_log import Change
+from campaign_engine.outcomes.closing import close_without_call
+from campaign_engine.states import AttemptState, CampaignState, ContactState
 
 _QUEUED = ContactState.QUEUED.value
 _DIALING = ContactState.DIALING.value
@@ -74,22 +74,13 @@ async def hand_back(
 async def close_unattempted(
     session: AsyncSession, targets: Sequence[DialTarget], state: ContactState, reason: str
 ) -> int:
-    """Close queued contacts without dialing them (e.g. suppressed after their upload);
-    each one closed gets its final notification in the same transaction."""
-    closed = list(
-        await session.scalars(
-            update(Contact)
-            .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state == _QUEUED)
-            .values(state=state.value, queued_at=None, next_attempt_at=None, last_error=reason)
-            .returning(Contact.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    await emit_closed(session, closed)
-    campaign_of = {target.contact_id: target.campaign_id for target in targets}
-    state_log.note(
+    """Close queued contacts without dialing them (e.g. suppressed after their upload)."""
+    closed = await close_without_call(
         session,
-        (Change("contact", state.value, campaign_of[one], one, None, reason) for one in closed),
+        Contact.id.in_([t.contact_id for t in targets]),
+        from_states=[ContactState.QUEUED],
+        state=state,
+        reason=reason,
     )
     return len(closed)
 

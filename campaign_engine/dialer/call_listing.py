@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.dialer.outcome import CallReport
+from campaign_engine.outcomes.record import CallReport
 from campaign_engine.vocobase.models import Call, CallDetail
 
 # How far apart our clock and Vocobase's may be when matching an unknown start.

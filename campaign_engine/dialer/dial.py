@@ -21,14 +21,14 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from campaign_engine.campaigns.compliance import window_hold
-from campaign_engine.campaigns.states import CampaignState, ContactState
+from campaign_engine.campaigns.window_check import window_hold
 from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts, gate
-from campaign_engine.dialer.limit_plan import LimitPlan, slot_names_for, start_plan
 from campaign_engine.dialer.targets import DialTarget, load_targets
 from campaign_engine.dialer.wave import run_wave
+from campaign_engine.limits.plan import LimitPlan, slot_names_for, start_plan
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import CampaignState, ContactState
 
 
 async def dial_contacts(ctx: dict[str, Any], contact_ids: list[int]) -> dict[str, int]:

@@ -4,7 +4,7 @@ Runs in the dial job after its contacts are read and before any limit is taken, 
 whole batch at once (one suppression query per campaign, one query for the daily cap). A
 contact that must never be called (suppressed) is closed; one that may be called later
 (outside its window, a blackout day, its daily cap reached) is handed back with the moment
-it may be tried again (:mod:`campaign_engine.campaigns.compliance` decides); one with no
+it may be tried again (:mod:`campaign_engine.campaigns.window_check` decides); one with no
 allowed moment left is parked. Every refusal carries a reason the operator sees.
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import (
+from campaign_engine.campaigns.window_check import (
     DEFAULT_DAILY_CAP,
     Hold,
     calls_to_numbers,
@@ -25,10 +25,10 @@ from campaign_engine.campaigns.compliance import (
     cap_hold,
     window_hold,
 )
-from campaign_engine.campaigns.states import ContactState
 from campaign_engine.contacts.suppression import describe, suppressed_among
 from campaign_engine.dialer import attempts
 from campaign_engine.dialer.targets import DialTarget
+from campaign_engine.states import ContactState
 
 ALLOWED = "allowed"
 SUPPRESSED = "suppressed"

@@ -34,11 +34,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from campaign_engine.campaigns.outcomes import is_final_call_status
-from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
+from campaign_engine.campaigns.outcome_classes import is_final_call_status
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.attempts import give_attempt_back, mark_started
-from campaign_engine.dialer.backpressure import after_refusals, current_poll_plan
 from campaign_engine.dialer.call_listing import (
     CLOCK_SKEW,
     PAGE,
@@ -48,14 +46,16 @@ from campaign_engine.dialer.call_listing import (
     partial_listing,
     report_from_call,
 )
-from campaign_engine.dialer.limit_plan import slot_names_for
-from campaign_engine.dialer.outcome import Recorded, expire_attempt, record_outcome
-from campaign_engine.ops import state_log
-from campaign_engine.ops.state_log import Change
+from campaign_engine.journal import state_log
+from campaign_engine.journal.state_log import Change
+from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
+from campaign_engine.limits.plan import slot_names_for
+from campaign_engine.outcomes.record import Recorded, expire_attempt, record_outcome
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import ATTEMPT_OPEN, AttemptState
 from campaign_engine.vocobase.errors import NotFound, RateLimited, VocobaseError
 from campaign_engine.vocobase.models import Call, CallDetail
-from campaign_engine.webhooks.processing import process_event, waiting_events
+from campaign_engine.webhooks.apply import process_event, waiting_events
 
 log = logging.getLogger(__name__)
 

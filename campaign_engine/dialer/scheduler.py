@@ -20,21 +20,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from campaign_engine.campaigns.lifecycle import complete_finished
-from campaign_engine.campaigns.states import (
+from campaign_engine.control.campaign_moves import complete_finished
+from campaign_engine.control.tick import run_campaign_steps
+from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.dialer.reconciler import Reconciler
+from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
+from campaign_engine.limits.plan import slot_names_for
+from campaign_engine.runtime import Runtime
+from campaign_engine.states import (
     ATTEMPT_OPEN,
     CONTACT_WAITING,
     CampaignState,
     ContactState,
 )
-from campaign_engine.campaigns.tick import run_campaign_steps
-from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
-from campaign_engine.dialer.backpressure import after_refusals, current_poll_plan
-from campaign_engine.dialer.limit_plan import slot_names_for
-from campaign_engine.dialer.reconciler import Reconciler
-from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import RateLimited, VocobaseError
-from campaign_engine.webhooks.processing import sweep
+from campaign_engine.webhooks.apply import sweep
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.compliance import ContactCalendar, blackout_days
 from campaign_engine.campaigns.schedule import Schedule, from_json
-from campaign_engine.campaigns.states import ContactState
+from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days
 from campaign_engine.db.models import Campaign, Contact
+from campaign_engine.states import ContactState
 
 
 @dataclass(frozen=True)

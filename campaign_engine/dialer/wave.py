@@ -24,21 +24,21 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.lifecycle import pause_for_error
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
+from campaign_engine.control.campaign_moves import pause_for_error
 from campaign_engine.db.models import WebhookEvent
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer.backpressure import after_refusals
-from campaign_engine.dialer.limit_plan import slot_names_for
-from campaign_engine.dialer.outcome import CallReport, record_outcomes
 from campaign_engine.dialer.targets import DialTarget
-from campaign_engine.ops import state_log
-from campaign_engine.ops.state_log import Change
+from campaign_engine.journal import state_log
+from campaign_engine.journal.state_log import Change
+from campaign_engine.limits.backpressure import after_refusals
+from campaign_engine.limits.plan import slot_names_for
+from campaign_engine.outcomes.record import CallReport, record_outcomes
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import APIError, RateLimited, VocobaseError, is_campaign_fatal
 from campaign_engine.vocobase.models import StartCallRequest, StartedCall
 from campaign_engine.webhooks import inbox
-from campaign_engine.webhooks.processing import process_event
+from campaign_engine.webhooks.apply import process_event
 
 log = logging.getLogger(__name__)
 

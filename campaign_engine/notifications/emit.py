@@ -1,6 +1,6 @@
 """Write outcome notifications into the outbox, inside the outcome's own transaction.
 
-Called from :mod:`campaign_engine.dialer.outcome` (for a batch of attempts) right
+Called from :mod:`campaign_engine.outcomes.record` (for a batch of attempts) right
 after the attempts became final and the contact's next step was decided. Because the row is
 written in that same transaction, a committed outcome always has its notification and a
 rolled-back one never does; and because the forward-only state machine applies an outcome
@@ -24,7 +24,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.campaigns.retry_policy import Decision
-from campaign_engine.campaigns.states import CONTACT_FINAL
 from campaign_engine.db.models import CallAttempt, Contact, Notification, utcnow
 from campaign_engine.notifications.payload import (
     ATTEMPT,
@@ -34,6 +33,7 @@ from campaign_engine.notifications.payload import (
     closed_payload,
     final_payload,
 )
+from campaign_engine.states import CONTACT_FINAL
 
 # Contacts read per statement when many are closed at once (a campaign canceled).
 CLOSED_CHUNK = 1000

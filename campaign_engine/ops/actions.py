@@ -13,20 +13,20 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import (
+from campaign_engine.contacts.suppression import NUMBER
+from campaign_engine.contacts.suppression_list import add_entries
+from campaign_engine.db.models import Campaign, Contact, utcnow
+from campaign_engine.journal import state_log
+from campaign_engine.journal.audit import record
+from campaign_engine.journal.state_log import Change
+from campaign_engine.ops.reasons import REASONS, reason_of, waiting_for_retry
+from campaign_engine.outcomes.closing import close_without_call
+from campaign_engine.states import (
     CAMPAIGN_TERMINAL,
     CONTACT_WAITING,
     CampaignState,
     ContactState,
 )
-from campaign_engine.contacts.suppression import NUMBER
-from campaign_engine.contacts.suppression_list import add_entries
-from campaign_engine.db.models import Campaign, Contact, utcnow
-from campaign_engine.notifications.emit import emit_closed
-from campaign_engine.ops import state_log
-from campaign_engine.ops.audit import record
-from campaign_engine.ops.reasons import REASONS, reason_of, waiting_for_retry
-from campaign_engine.ops.state_log import Change
 
 SKIPPED = "skipped by operator"
 # What a bulk requeue takes: a retry reason, or a given-up state.
@@ -54,6 +54,21 @@ def _log_contact(session: AsyncSession, contact: Contact, why: str) -> None:
     """Log the contact's move to the state it is now in."""
     change = Change("contact", contact.state, contact.campaign_id, contact.id, None, why)
     state_log.note(session, [change])
+
+
+async def _close(
+    session: AsyncSession, contact: Contact, state: ContactState, reason: str, detail: str
+) -> None:
+    """Close this (locked, closable) contact without a call, then reload it."""
+    await close_without_call(
+        session,
+        Contact.id == contact.id,
+        from_states=[ContactState(one) for one in CLOSABLE],
+        state=state,
+        reason=reason,
+        detail=detail,
+    )
+    await session.refresh(contact)
 
 
 async def _contact(session: AsyncSession, contact_id: int) -> Contact:
@@ -114,13 +129,7 @@ async def skip(session: AsyncSession, contact_id: int, *, actor: str) -> None:
     if contact.state not in CLOSABLE:
         raise ActionError(f"contact {contact_id} is {contact.state}; only a waiting one is skipped")
     before = contact.state
-    contact.state = ContactState.CANCELED.value
-    contact.next_attempt_at = None
-    contact.queued_at = None
-    contact.last_error = SKIPPED
-    await session.flush()
-    await emit_closed(session, [contact_id])
-    _log_contact(session, contact, f"{SKIPPED} by {actor}")
+    await _close(session, contact, ContactState.CANCELED, SKIPPED, f"{SKIPPED} by {actor}")
     await record(
         session,
         actor=actor,
@@ -145,13 +154,8 @@ async def suppress(
     )
     closed = contact.state in CLOSABLE
     if closed:
-        contact.state = ContactState.SUPPRESSED.value
-        contact.next_attempt_at = None
-        contact.queued_at = None
-        contact.last_error = reason or SUPPRESSED
-        await session.flush()
-        await emit_closed(session, [contact_id])
-        _log_contact(session, contact, f"{reason or SUPPRESSED}, by {actor}")
+        why = reason or SUPPRESSED
+        await _close(session, contact, ContactState.SUPPRESSED, why, f"{why}, by {actor}")
     await record(
         session,
         actor=actor,

@@ -15,18 +15,18 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import AttemptState, CampaignState
 from campaign_engine.config import LimitSettings
 from campaign_engine.db.models import CallAttempt, Campaign, utcnow
-from campaign_engine.dialer.limit_plan import (
+from campaign_engine.keys import RedisKeys
+from campaign_engine.limits.limiter import Limiter
+from campaign_engine.limits.plan import (
     VOCOBASE_ACTIVE,
     VOCOBASE_CALLS,
     campaign_key,
     effective_concurrency,
     provider_key,
 )
-from campaign_engine.dialer.limiter import Limiter
-from campaign_engine.keys import RedisKeys
+from campaign_engine.states import AttemptState, CampaignState
 
 
 class LimitUse(BaseModel):

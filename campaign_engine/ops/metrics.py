@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import ATTEMPT_OPEN, AttemptState
 from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent, utcnow
 from campaign_engine.ops.limits import limits_view
 from campaign_engine.ops.reasons import reason_of, waiting_for_retry
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import ATTEMPT_OPEN, AttemptState
 
 PREFIX = "campaign_engine"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -12,13 +12,13 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import (
+from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
+from campaign_engine.states import (
     ATTEMPT_OPEN,
     CAMPAIGN_TERMINAL,
     CONTACT_FINAL,
     AttemptState,
 )
-from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
 
 
 class LastEvent(BaseModel):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, String, and_, case, literal, or_
 
-from campaign_engine.campaigns.states import ContactState
 from campaign_engine.db.models import Contact
+from campaign_engine.states import ContactState
 
 RATE_LIMITED = "rate_limited"
 UNKNOWN = "unknown"

@@ -21,7 +21,7 @@ from campaign_engine.contacts.suppression_list import (
     remove_by_id,
     remove_entries,
 )
-from campaign_engine.ops.audit import record
+from campaign_engine.journal.audit import record
 
 ADD, REMOVE, IMPORT = "suppress-add", "suppress-remove", "suppress-import"
 

@@ -18,8 +18,10 @@ from starlette.routing import Mount, Route
 from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.config import OpsSettings
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import utcnow
-from campaign_engine.ops import actions, audit, campaign_control, web_auth, web_charts, web_pages
+from campaign_engine.journal import audit
+from campaign_engine.ops import actions, web_auth, web_charts, web_pages
 from campaign_engine.ops.history import contact_history
 from campaign_engine.ops.limits import limits_view
 from campaign_engine.ops.progress import overview
@@ -210,12 +212,13 @@ async def campaign_action(request: Request) -> Response:
                 reason = (await _form(request)).get("reason", "")
                 await actions.requeue_reason(session, campaign_id, reason, actor=ACTOR)
             else:
-                jobs = await campaign_control.control(
+                moved = await campaign_moves.control(
                     session, runtime.keys, campaign_id, action, actor=ACTOR
                 )
+                jobs = moved.jobs
     except REFUSED as exc:
         return _html(web_pages.message_page("refused", str(exc)), 409)
-    await campaign_control.withdraw(runtime.redis, runtime.keys, jobs)
+    await campaign_moves.withdraw(runtime.redis, runtime.keys, jobs)
     return RedirectResponse(f"/ops/campaigns/{campaign_id}", status_code=303)
 
 

@@ -14,8 +14,8 @@ from html import escape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.states import AttemptState
 from campaign_engine.db.models import CallAttempt, utcnow
+from campaign_engine.states import AttemptState
 
 WIDTH, HEIGHT = 600, 120
 COLOURS = {

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from campaign_engine.journal.audit import AuditView
 from campaign_engine.ops.actions import REQUEUE_REASONS
-from campaign_engine.ops.audit import AuditView
 from campaign_engine.ops.history import ContactHistory
 from campaign_engine.ops.limits import LimitsView
 from campaign_engine.ops.progress import CampaignProgress

@@ -13,8 +13,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from campaign_engine.campaigns.states import AttemptState
 from campaign_engine.db.models import CallAttempt, Campaign, Contact
+from campaign_engine.states import AttemptState
 
 BATCH = 500
 # Attempts that carry an outcome (the others never reached anyone or are still open).

@@ -4,7 +4,7 @@ Vocobase waits at most 10 s for a 2xx and retries only three times, so the answe
 wait for outcome processing: the event is committed to the inbox (an autocommit upsert
 shared by concurrent deliveries, see :mod:`~campaign_engine.webhooks.inbox_writer`), the
 200 goes out, and the event is applied in the background — by the server's
-:class:`~campaign_engine.webhooks.processor.InboxProcessor` when the app runs with its
+:class:`~campaign_engine.webhooks.background.InboxProcessor` when the app runs with its
 lifespan, else by a response background task. Whatever a crash leaves behind is found
 again by the processor's catch-up and the scheduler's sweep.
 """
@@ -25,9 +25,9 @@ from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.models import SessionCompletedEvent
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from campaign_engine.webhooks import inbox
+from campaign_engine.webhooks.apply import process_event
+from campaign_engine.webhooks.background import InboxProcessor
 from campaign_engine.webhooks.inbox_writer import writer_for
-from campaign_engine.webhooks.processing import process_event
-from campaign_engine.webhooks.processor import InboxProcessor
 from campaign_engine.webhooks.verify import Rejected, verify
 
 log = logging.getLogger(__name__)

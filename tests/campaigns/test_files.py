@@ -12,7 +12,7 @@ from campaign_engine.campaigns.files import (
     load_schedule,
     parse_duration,
 )
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import select, update
 
 from campaign_engine.campaigns import lifecycle
 from campaign_engine.campaigns.lifecycle import TransitionError, transition
-from campaign_engine.campaigns.states import CampaignState, ContactState
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CampaignEvent, Contact
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import CampaignState, ContactState
 from tests.dialer.support import (
     NUMBERS,
     campaign_of,
@@ -100,7 +101,7 @@ async def test_the_circuit_breaker_pauses_a_running_campaign_with_the_error(
 ) -> None:
     campaign_id = await running_campaign(runtime, NUMBERS[:1])
     async with runtime.sessions() as session, session.begin():
-        await lifecycle.pause_for_error(session, campaign_id, "HTTP 401: bad key")
+        await campaign_moves.pause_for_error(session, campaign_id, "HTTP 401: bad key")
     campaign = await campaign_of(runtime, campaign_id)
     assert (campaign.state, campaign.state_reason) == ("paused", "HTTP 401: bad key")
     last = (await events_of(runtime, campaign_id))[-1]
@@ -113,8 +114,8 @@ async def test_the_circuit_breaker_leaves_a_campaign_that_is_not_running_alone(
     campaign_id = await running_campaign(runtime, NUMBERS[:1])
     await move(runtime, campaign_id, S.PAUSED, reason="operator pause")
     async with runtime.sessions() as session, session.begin():
-        await lifecycle.pause_for_error(session, campaign_id, "HTTP 403")
-        await lifecycle.pause_for_error(session, "no-such-campaign", "HTTP 403")
+        await campaign_moves.pause_for_error(session, campaign_id, "HTTP 403")
+        await campaign_moves.pause_for_error(session, "no-such-campaign", "HTTP 403")
     assert (await campaign_of(runtime, campaign_id)).state_reason == "operator pause"
     async with runtime.sessions() as session:
         actors = (await session.scalars(select(CampaignEvent.actor))).all()
@@ -140,7 +141,9 @@ async def test_cancel_open_contacts_spares_contacts_in_a_call_and_final_ones(
                 update(Contact).where(Contact.phone_e164 == number).values(state=state.value)
             )
     async with runtime.sessions() as session, session.begin():
-        assert await lifecycle.cancel_open_contacts(session, campaign_id) == 3
+        assert (
+            await campaign_moves.close_open_contacts(session, campaign_id, "campaign canceled") == 3
+        )
     after = [c.state for c in await contacts_of(runtime, campaign_id)]
     assert after == ["canceled"] * 3 + [s.value for s in states[3:]]
     async with runtime.sessions() as session:

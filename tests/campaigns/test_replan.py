@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from campaign_engine.campaigns import service
-from campaign_engine.campaigns.lifecycle import PARKED_REASON, complete_finished
+from campaign_engine.campaigns.lifecycle import PARKED_REASON
 from campaign_engine.campaigns.replan import replan_waiting
 from campaign_engine.campaigns.schedule import parse_schedule
+from campaign_engine.control import campaign_moves
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
     KOLKATA,
@@ -148,7 +149,7 @@ async def test_a_campaign_whose_remaining_contacts_are_parked_completes_and_canc
         await set_contact(runtime, campaign_id, number, state="completed", next_attempt_at=None)
 
     async with runtime.sessions() as session, session.begin():
-        assert await complete_finished(session) == [campaign_id]
+        assert await campaign_moves.complete_finished(session) == [campaign_id]
 
     contacts = await contacts_by_number(runtime, campaign_id)
     parked = [contacts[number] for number, _ in CONTACTS[3:]]

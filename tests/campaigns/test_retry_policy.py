@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from campaign_engine.campaigns.outcomes import Outcome
+from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import (
     RETRYABLE,
     RetryPolicy,
@@ -14,7 +14,7 @@ from campaign_engine.campaigns.retry_policy import (
     decide,
     policy_explains,
 )
-from campaign_engine.campaigns.states import ContactState
+from campaign_engine.states import ContactState
 
 OC = Outcome
 

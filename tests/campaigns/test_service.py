@@ -13,7 +13,9 @@ from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.contacts.store import insert_batch
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, utcnow
+from campaign_engine.keys import RedisKeys
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator import create_app
 from campaign_engine.vocobase.client import VocobaseClient
@@ -28,6 +30,8 @@ from tests.dialer.support import (
     running_campaign,
 )
 from tests.harness import AGENT_ID, quick_policy, sim_config
+
+KEYS = RedisKeys("test")
 
 
 @pytest.fixture
@@ -156,9 +160,9 @@ async def test_start_refuses_a_campaign_that_is_not_a_draft(runtime: Runtime) ->
 async def test_pause_and_resume_are_recorded_as_operator_moves(runtime: Runtime) -> None:
     campaign_id = await running_campaign(runtime, NUMBERS[:1])
     async with runtime.sessions() as session, session.begin():
-        await service.pause_campaign(session, campaign_id, actor="bob")
+        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="bob")
     async with runtime.sessions() as session, session.begin():
-        await service.resume_campaign(session, campaign_id)
+        await campaign_moves.resume(session, campaign_id, actor="tester")
     moves = [(e.to_state, e.actor, e.reason) for e in await events_of(runtime, campaign_id)]
     assert moves[1:] == [("paused", "bob", "paused"), ("running", "operator", "resumed")]
 
@@ -172,7 +176,9 @@ async def test_cancel_cancels_the_campaign_and_contacts_not_final_nor_in_a_call(
             update(Contact).where(Contact.phone_e164 == NUMBERS[0]).values(state="calling")
         )
     async with runtime.sessions() as session, session.begin():
-        assert await service.cancel_campaign(session, campaign_id) == 2
+        assert (
+            await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="tester")
+        ).contacts_closed == 2
     assert (await campaign_of(runtime, campaign_id)).state == "canceled"
     assert [c.state for c in await contacts_of(runtime, campaign_id)] == [
         "calling",
@@ -237,5 +243,5 @@ async def test_resume_refuses_a_draft_that_never_ran(runtime: Runtime) -> None:
     campaign_id = await draft(runtime, NUMBERS[:1])
     async with runtime.sessions() as session, session.begin():
         with pytest.raises(CampaignError, match="never run"):
-            await service.resume_campaign(session, campaign_id)
+            await campaign_moves.resume(session, campaign_id, actor="tester")
     assert (await campaign_of(runtime, campaign_id)).state == "draft"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from campaign_engine.keys import RedisKeys
+from campaign_engine.control import campaign_moves
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.lifecycle import pause_for_error
 from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs, unqueue
@@ -9,6 +11,8 @@ from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.runtime import Runtime
 from tests.dialer.support import (
+
+KEYS = RedisKeys("test")
     NUMBERS,
     attempts_of,
     contacts_of,
@@ -21,7 +25,7 @@ from tests.dialer.support import (
 async def pause_and_withdraw(runtime: Runtime, campaign_id: str) -> int:
     """What ``campaign pause`` does: the database first, then Redis."""
     async with runtime.sessions() as session, session.begin():
-        await service.pause_campaign(session, campaign_id, reason="lunch")
+        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester", reason="lunch")
         jobs = await unqueue(session, runtime.keys, campaign_id, "campaign paused")
     return await remove_jobs(runtime.redis, runtime.keys, jobs)
 
@@ -57,7 +61,7 @@ async def test_a_withdrawn_job_that_still_runs_does_nothing(runtime: Runtime) ->
     assert await Scheduler(runtime).enqueue_due() == 1
     # The job was already picked by a worker when the pause came.
     async with runtime.sessions() as session, session.begin():
-        await service.pause_campaign(session, campaign_id)
+        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
         await unqueue(session, runtime.keys, campaign_id, "campaign paused")
     (contact,) = await contacts_of(runtime, campaign_id)
 
@@ -73,7 +77,7 @@ async def test_resuming_queues_the_withdrawn_contacts_again(runtime: Runtime) ->
     assert await scheduler.enqueue_due() == 0
 
     async with runtime.sessions() as session, session.begin():
-        await service.resume_campaign(session, campaign_id)
+        await campaign_moves.resume(session, campaign_id, actor="tester")
 
     assert await scheduler.enqueue_due() == 2
     contacts = await contacts_of(runtime, campaign_id)
@@ -102,7 +106,7 @@ async def test_the_scheduler_withdraws_what_a_circuit_breaker_pause_left_queued(
     await runtime.redis.set(runtime.keys.learned_concurrency, 5)
     assert (await scheduler.tick()).enqueued == 3
     async with runtime.sessions() as session, session.begin():
-        await pause_for_error(session, campaign_id, "HTTP 401: bad key")
+        await campaign_moves.pause_for_error(session, campaign_id, "HTTP 401: bad key")
 
     stats = await scheduler.tick()
 
@@ -118,7 +122,7 @@ async def test_canceling_removes_the_queued_jobs_and_cancels_their_contacts(
     assert await Scheduler(runtime).enqueue_due() == 2
     async with runtime.sessions() as session, session.begin():
         jobs = await queued_jobs(session, runtime.keys, campaign_id)
-        assert await service.cancel_campaign(session, campaign_id) == 2
+        assert (await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="tester")).contacts_closed == 2
 
     assert await remove_jobs(runtime.redis, runtime.keys, jobs) == 1  # the one job of both
     assert await queued_job_ids(runtime) == set()

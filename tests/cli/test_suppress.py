@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from campaign_engine.ops.audit import default_actor
+from campaign_engine.journal.audit import default_actor
 from tests.cli.support import Cli, one_line_error
 
 

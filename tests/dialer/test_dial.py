@@ -6,17 +6,18 @@ from collections import Counter
 
 from sqlalchemy import select, update
 
-from campaign_engine.campaigns import service
-from campaign_engine.campaigns.outcomes import Outcome, classify
+from campaign_engine.campaigns.outcome_classes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
-from campaign_engine.campaigns.states import AttemptState, ContactState
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, Suppression, WebhookEvent
 from campaign_engine.dialer.attempts import claim
 from campaign_engine.dialer.dial import dial_contacts
-from campaign_engine.dialer.limit_plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
+from campaign_engine.keys import RedisKeys
+from campaign_engine.limits.plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.simulator.ledger import Ledger
+from campaign_engine.states import AttemptState, ContactState
 from campaign_engine.webhooks import inbox
 from tests.dialer.support import (
     NUMBERS,
@@ -30,6 +31,8 @@ from tests.dialer.support import (
     running_campaign,
 )
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
+
+KEYS = RedisKeys("test")
 
 
 def assert_dialed_as_outcomes_justify(
@@ -133,7 +136,7 @@ async def test_a_403_for_the_provider_pauses_the_campaign_and_fails_no_contact(
         # Once the cause is fixed, resuming loses nothing.
         sim.config.allowed_providers = ["mcube"]
         async with runtime.sessions() as session, session.begin():
-            await service.resume_campaign(session, campaign_id)
+            await campaign_moves.resume(session, campaign_id, actor="tester")
         await engine.run_to_completion(campaign_id, limit_seconds=30)
         contacts = await contacts_of(runtime, campaign_id)
         attempts = await attempts_of(runtime, campaign_id)
@@ -204,7 +207,7 @@ async def test_a_job_whose_campaign_pauses_before_its_claim_hands_the_contact_ba
         assert target is not None and target.campaign_state == "running"
         # The job read a running campaign, then waited for a slot; meanwhile it paused.
         async with runtime.sessions() as session, session.begin():
-            await service.pause_campaign(session, campaign_id)
+            await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
 
         async with runtime.sessions() as session, session.begin():
             assert await claim(session, [target], margin_seconds=120) == {}

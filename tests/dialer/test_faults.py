@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from campaign_engine.campaigns.outcomes import classify
+from campaign_engine.campaigns.outcome_classes import classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
-from campaign_engine.campaigns.states import CONTACT_FINAL, AttemptState
 from campaign_engine.db.models import CallAttempt, Contact
 from campaign_engine.spawn import worker_processes
+from campaign_engine.states import CONTACT_FINAL, AttemptState
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

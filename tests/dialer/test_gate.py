@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from campaign_engine.campaigns.states import ContactState
 from campaign_engine.db.models import Contact, Suppression
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.notifications import emit
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import ContactState
 from tests.dialer.support import contacts_of, running_campaign
 from tests.harness import running_engine
 from tests.notifications.support import notifications

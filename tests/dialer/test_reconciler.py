@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.dialer.attempts import claim, mark_started, mark_unknown
 from campaign_engine.dialer.call_listing import (
@@ -20,12 +19,13 @@ from campaign_engine.dialer.call_listing import (
     match_unknown,
     partial_listing,
 )
-from campaign_engine.dialer.limit_plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
+from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
+from campaign_engine.states import AttemptState, ContactState
 from campaign_engine.vocobase.models import Call, StartCallRequest
 from tests.conftest import engine_settings
 from tests.dialer.support import (

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from campaign_engine.campaigns.states import AttemptState, ContactState
 from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer.limit_plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import DialTarget, load_targets
 from campaign_engine.dialer.wave import run_wave
+from campaign_engine.limits.plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit, slot_names_for
+from campaign_engine.states import AttemptState, ContactState
 from tests.dialer.support import NUMBERS, attempts_of, contacts_of
 from tests.harness import Harness, running_engine, sim_config
 

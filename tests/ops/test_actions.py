@@ -7,11 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from campaign_engine.campaigns import service
+from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, Contact, Suppression, utcnow
-from campaign_engine.ops import actions, audit, campaign_control
+from campaign_engine.journal import audit
+from campaign_engine.keys import RedisKeys
+from campaign_engine.ops import actions
 from campaign_engine.runtime import Runtime
 from tests.ops import seed
+
+KEYS = RedisKeys("test")
 
 LATER = timedelta(hours=2)
 
@@ -71,7 +75,7 @@ async def test_actions_refuse_a_contact_in_a_call_or_a_finished_campaign_without
         ringing = await seed.contact(session, cid, "+919811111111", state="calling")
         done = await seed.campaign(session, name="done")
         waiting = await seed.contact(session, done, "+919822222222", state="retrying")
-        await service.cancel_campaign(session, done)
+        await campaign_moves.cancel(session, done, keys=KEYS, actor="tester")
     for act in (
         lambda s: actions.retry_now(s, ringing.id, actor="ops"),
         lambda s: actions.skip(s, ringing.id, actor="ops"),
@@ -173,10 +177,10 @@ async def test_pausing_from_the_console_unqueues_and_is_audited(runtime: Runtime
         cid = await seed.campaign(session)
         queued = await seed.contact(session, cid, "+919811111111", state="queued", attempts_count=1)
     async with runtime.sessions() as session, session.begin():
-        jobs = await campaign_control.control(session, runtime.keys, cid, "pause", actor="ops")
-    assert await campaign_control.withdraw(runtime.redis, runtime.keys, jobs) == 0
+        moved = await campaign_moves.control(session, runtime.keys, cid, "pause", actor="ops")
+    assert await campaign_moves.withdraw(runtime.redis, runtime.keys, moved.jobs) == 0
 
-    assert jobs == [runtime.keys.dial_job_id(queued.id, 2)]
+    assert moved.jobs == [runtime.keys.dial_job_id(queued.id, 2)]
     assert (await _contact(runtime, queued.id)).state == "retrying"
     async with runtime.sessions() as session:
         campaign = await session.get(Campaign, cid)

@@ -12,7 +12,8 @@ from campaign_engine.contacts import suppression_list
 from campaign_engine.contacts.suppression import NUMBER, PREFIX
 from campaign_engine.contacts.suppression_list import import_entries
 from campaign_engine.db.models import Suppression
-from campaign_engine.ops import audit, suppression_actions
+from campaign_engine.journal import audit
+from campaign_engine.ops import suppression_actions
 from campaign_engine.runtime import Runtime
 from tests.ops import seed
 

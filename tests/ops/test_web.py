@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from campaign_engine.db.models import Contact, utcnow
-from campaign_engine.ops import audit
+from campaign_engine.journal import audit
 from campaign_engine.runtime import Runtime
 from campaign_engine.server import create_app
 from tests.conftest import engine_settings

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
 from campaign_engine.runtime import Runtime
-from campaign_engine.webhooks.processing import (
+from campaign_engine.webhooks.apply import (
     SET_ASIDE_AFTER_SECONDS,
     UNMATCHED_RETRY_SECONDS,
     process_events,
