@@ -28,16 +28,13 @@ from bench.support import REDIS_URL, free_port, redis_prefix, throwaway_postgres
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.config import Settings, with_overrides
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, utcnow
-from campaign_engine.keys import RedisKeys
 from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime, redis_settings
 from campaign_engine.spawn import CLI, worker_processes
-
-KEYS = RedisKeys("test")
 
 KEY = "rg_live_overhead"
 AGENT_ID = "00000000-0000-4000-8000-000000000001"  # the simulator's default agent
@@ -129,7 +126,7 @@ async def _engine_rate(database_url: str, sim_url: str, contacts: int, workers: 
                         await service.start_campaign(session, campaign_id, None)
                     rate = await _started_rate(runtime, campaign_id, contacts)
             async with runtime.sessions() as session, session.begin():
-                await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="bench")
+                await campaign_moves.cancel(session, campaign_id, keys=runtime.keys, actor="bench")
         finally:
             await services.stop()
             await runtime.close()

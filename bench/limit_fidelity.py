@@ -27,14 +27,14 @@ from bench.support import REDIS_URL, free_port, redis_prefix, throwaway_postgres
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.config import Settings, with_overrides
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import utcnow
 from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator import Simulator, SimulatorConfig
 from campaign_engine.simulator.cli import serve_in_background
-from campaign_engine.simulator.config import SimAgent
+from campaign_engine.simulator.knobs import SimAgent
 from campaign_engine.spawn import worker_processes
 
 TIME_SCALE = 4

@@ -35,7 +35,7 @@ from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator import SimulatorConfig
 from campaign_engine.simulator.cli import serve_in_background
-from campaign_engine.simulator.config import SimAgent
+from campaign_engine.simulator.knobs import SimAgent
 
 DEMO_AGENT = "00000000-0000-4000-8000-000000000001"
 DEMO_KEY = "rg_live_demo_key"

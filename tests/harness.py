@@ -17,14 +17,14 @@ from typing import Any
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import utcnow
 from campaign_engine.runner import Services
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator import Simulator, SimulatorConfig
 from campaign_engine.simulator.cli import serve_in_background
-from campaign_engine.simulator.config import SimAgent
+from campaign_engine.simulator.knobs import SimAgent
 from tests.conftest import engine_settings
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"

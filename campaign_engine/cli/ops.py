@@ -28,7 +28,7 @@ from campaign_engine.cli.common import (
 from campaign_engine.journal import audit
 from campaign_engine.keys import RedisKeys
 from campaign_engine.ops.history import contact_history
-from campaign_engine.ops.limits import limits_view
+from campaign_engine.ops.limits_view import limits_view
 from campaign_engine.ops.progress import overview
 from campaign_engine.ops.queues import dead_letters, retry_queue
 

@@ -37,7 +37,7 @@ import phonenumbers
 from campaign_engine.contacts.checker_worker import FRAME_HEADER, encode_frame
 from campaign_engine.contacts.csv_chunks import CsvChunk
 from campaign_engine.contacts.csv_source import CsvFormatError
-from campaign_engine.contacts.rows import CheckedChunk, Setup, Work
+from campaign_engine.contacts.row_checks import CheckedChunk, Setup, Work
 
 PARALLEL_FROM_ROWS = 10_000
 CHUNKS_PER_WORKER = 2

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import phonenumbers
 
-from campaign_engine.contacts.rows import Setup
+from campaign_engine.contacts.row_checks import Setup
 
 FRAME_HEADER = struct.Struct("!Q")
 

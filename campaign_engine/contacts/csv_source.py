@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, NamedTuple, Self
 
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 SAMPLE_BYTES = 64 * 1024
 SNIFF_CHARS = 1024

@@ -24,7 +24,7 @@ from campaign_engine.contacts.csv_chunks import CsvChunk, byte_chunks_possible, 
 from campaign_engine.contacts.csv_source import CsvLayout, CsvSource, Record, open_csv
 from campaign_engine.contacts.pipeline import ImportPipeline
 from campaign_engine.contacts.reject_report import RejectReport
-from campaign_engine.contacts.rows import RowPlan, Setup, Work
+from campaign_engine.contacts.row_checks import RowPlan, Setup, Work
 from campaign_engine.contacts.sql_source import open_sql_source
 from campaign_engine.contacts.summary import ImportOptions, ImportRefused, ImportSummary, Progress
 from campaign_engine.db.models import Campaign

@@ -22,7 +22,7 @@ from phonenumbers import NumberParseException
 
 from campaign_engine.contacts.fast_parse import parse_plain
 from campaign_engine.contacts.number_facts import e164_of, facts, facts_of
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 MAX_RAW_LENGTH = 32
 """Longer cells are notes or several numbers in one cell, never one phone number."""

@@ -38,9 +38,16 @@ from campaign_engine.contacts.bulk_insert import insert_new_contacts, relaxed_co
 from campaign_engine.contacts.checker_pool import CheckerPool
 from campaign_engine.contacts.csv_chunks import CsvChunk, fields_of_text
 from campaign_engine.contacts.payloads import Encoded
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 from campaign_engine.contacts.reject_report import RejectReport
-from campaign_engine.contacts.rows import CheckedChunk, FirstSeen, Rejected, Setup, Work, repeated
+from campaign_engine.contacts.row_checks import (
+    CheckedChunk,
+    FirstSeen,
+    Rejected,
+    Setup,
+    Work,
+    repeated,
+)
 from campaign_engine.contacts.summary import ImportSummary, Progress
 from campaign_engine.contacts.suppression import describe, suppressed_among
 from campaign_engine.db.models import utcnow

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from campaign_engine.contacts.rows import Rejected
+from campaign_engine.contacts.row_checks import Rejected
 
 REPORT_COLUMNS = ("_line", "_reason", "_detail")
 ENCODING = "utf-8-sig"

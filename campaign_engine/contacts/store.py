@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.db.models import Contact
 from campaign_engine.states import ContactState
 

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaign_engine.contacts.columns import ColumnMapping, normalize_header
 from campaign_engine.contacts.csv_source import open_csv
 from campaign_engine.contacts.phone import PhoneError, check_region, normalize
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 from campaign_engine.contacts.reject_report import RejectReport
-from campaign_engine.contacts.rows import Rejected
+from campaign_engine.contacts.row_checks import Rejected
 from campaign_engine.contacts.suppression import NUMBER, pattern_in
 from campaign_engine.db.models import Campaign, Suppression
 

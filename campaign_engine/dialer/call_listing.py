@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.outcomes.record import CallReport
-from campaign_engine.vocobase.models import Call, CallDetail
+from campaign_engine.vocobase.schemas import Call, CallDetail
 
 # How far apart our clock and Vocobase's may be when matching an unknown start.
 CLOCK_SKEW = timedelta(seconds=30)

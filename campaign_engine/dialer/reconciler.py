@@ -54,7 +54,7 @@ from campaign_engine.outcomes.record import Recorded, expire_attempt, record_out
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ATTEMPT_OPEN, AttemptState
 from campaign_engine.vocobase.errors import NotFound, RateLimited, VocobaseError
-from campaign_engine.vocobase.models import Call, CallDetail
+from campaign_engine.vocobase.schemas import Call, CallDetail
 from campaign_engine.webhooks.apply import process_event, waiting_events
 
 log = logging.getLogger(__name__)

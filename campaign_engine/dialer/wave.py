@@ -36,7 +36,7 @@ from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.outcomes.record import CallReport, record_outcomes
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import APIError, RateLimited, VocobaseError, is_campaign_fatal
-from campaign_engine.vocobase.models import StartCallRequest, StartedCall
+from campaign_engine.vocobase.schemas import StartCallRequest, StartedCall
 from campaign_engine.webhooks import inbox
 from campaign_engine.webhooks.apply import process_event
 

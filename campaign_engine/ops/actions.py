@@ -19,7 +19,7 @@ from campaign_engine.db.models import Campaign, Contact, utcnow
 from campaign_engine.journal import state_log
 from campaign_engine.journal.audit import record
 from campaign_engine.journal.state_log import Change
-from campaign_engine.ops.reasons import REASONS, reason_of, waiting_for_retry
+from campaign_engine.ops.retry_reasons import REASONS, reason_of, waiting_for_retry
 from campaign_engine.outcomes.closing import close_without_call
 from campaign_engine.states import (
     CAMPAIGN_TERMINAL,

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent, utcnow
-from campaign_engine.ops.limits import limits_view
-from campaign_engine.ops.reasons import reason_of, waiting_for_retry
+from campaign_engine.ops.limits_view import limits_view
+from campaign_engine.ops.retry_reasons import reason_of, waiting_for_retry
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ATTEMPT_OPEN, AttemptState
 

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, Contact, utcnow
-from campaign_engine.ops.reasons import DEAD_STATES, reason_of, waiting_for_retry
+from campaign_engine.ops.retry_reasons import DEAD_STATES, reason_of, waiting_for_retry
 from campaign_engine.states import ATTEMPT_OPEN, AttemptState
 
 

@@ -23,7 +23,7 @@ from campaign_engine.db.models import utcnow
 from campaign_engine.journal import audit
 from campaign_engine.ops import actions, web_auth, web_charts, web_pages
 from campaign_engine.ops.history import contact_history
-from campaign_engine.ops.limits import limits_view
+from campaign_engine.ops.limits_view import limits_view
 from campaign_engine.ops.progress import overview
 from campaign_engine.ops.queues import dead_letters, retry_queue
 from campaign_engine.runtime import Runtime

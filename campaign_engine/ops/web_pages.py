@@ -16,7 +16,7 @@ from typing import Any
 from campaign_engine.journal.audit import AuditView
 from campaign_engine.ops.actions import REQUEUE_REASONS
 from campaign_engine.ops.history import ContactHistory
-from campaign_engine.ops.limits import LimitsView
+from campaign_engine.ops.limits_view import LimitsView
 from campaign_engine.ops.progress import CampaignProgress
 from campaign_engine.ops.queues import DeadLetters, QueuedContact, RetryQueue
 from campaign_engine.ops.web_auth import CSRF_FIELD

@@ -16,7 +16,7 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.results import query, rows
+from campaign_engine.results import export_rows, query
 from campaign_engine.results.cells import cell
 
 Format = Literal["csv", "jsonl"]
@@ -40,12 +40,12 @@ async def export(
     await query.require_campaign(session, campaign_id)
     if attempts:
         select_rows = query.attempts_query(campaign_id)
-        to_record: Callable[[dict[str, Any]], dict[str, Any]] = rows.attempt_record
-        fields: Sequence[str] = rows.ATTEMPT_FIELDS
+        to_record: Callable[[dict[str, Any]], dict[str, Any]] = export_rows.attempt_record
+        fields: Sequence[str] = export_rows.ATTEMPT_FIELDS
     else:
         select_rows = query.contacts_query(campaign_id)
-        to_record = rows.contact_record
-        fields = rows.CONTACT_FIELDS
+        to_record = export_rows.contact_record
+        fields = export_rows.CONTACT_FIELDS
     count = 0
     if fmt == "jsonl":
         async for row in query.stream_rows(session, select_rows):
@@ -54,10 +54,12 @@ async def export(
         return Exported(count)
     variables, extraction = await query.names_in_use(session, campaign_id)
     writer = csv.writer(out)
-    header = rows.csv_header(fields, variables, extraction, transcript=attempts)
+    header = export_rows.csv_header(fields, variables, extraction, transcript=attempts)
     writer.writerow([cell(name) for name in header])
     async for row in query.stream_rows(session, select_rows):
-        values = rows.flatten(to_record(row), fields, variables, extraction, transcript=attempts)
+        values = export_rows.flatten(
+            to_record(row), fields, variables, extraction, transcript=attempts
+        )
         writer.writerow([cell(value) for value in values])
         count += 1
     return Exported(count)

@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from campaign_engine.simulator.api_limits import SlidingWindow, concurrency_view, retry_after_header
 from campaign_engine.simulator.calls import QUICK_OUTCOMES, CallBook, draw_plan
-from campaign_engine.simulator.config import SimulatorConfig
 from campaign_engine.simulator.envelope import (
     ApiError,
     api_error_handler,
@@ -34,8 +34,8 @@ from campaign_engine.simulator.envelope import (
     http_error_handler,
     ok,
 )
+from campaign_engine.simulator.knobs import SimulatorConfig
 from campaign_engine.simulator.ledger import Ledger
-from campaign_engine.simulator.limits import SlidingWindow, concurrency_view, retry_after_header
 from campaign_engine.simulator.validation import (
     check_variables_declared,
     parse_list_query,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from campaign_engine.simulator.config import OUTCOMES, SimAgent, SimulatorConfig
+from campaign_engine.simulator.api_limits import is_active
+from campaign_engine.simulator.knobs import OUTCOMES, SimAgent, SimulatorConfig
 from campaign_engine.simulator.ledger import Ledger, LedgerCall, iso_utc, utc_now
-from campaign_engine.simulator.limits import is_active
 
 QUICK_OUTCOMES: frozenset[str] = frozenset({"busy", "failed"})
 """Outcomes that end while the call is still being set up, long before ring time is over."""

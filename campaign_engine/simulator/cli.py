@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from campaign_engine.embedded_server import EmbeddedServer
 from campaign_engine.simulator.app import Simulator, create_app
-from campaign_engine.simulator.config import SimulatorConfig
+from campaign_engine.simulator.knobs import SimulatorConfig
 
 _DEFAULTS = SimulatorConfig()
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from campaign_engine.simulator.config import DOCUMENTED_PROVIDERS, E164_RE, UUID_RE, SimAgent
 from campaign_engine.simulator.envelope import ApiError
+from campaign_engine.simulator.knobs import DOCUMENTED_PROVIDERS, E164_RE, UUID_RE, SimAgent
 
 CALL_STATUSES: tuple[str, ...] = (
     "pending",

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from campaign_engine.simulator.calls import SimCall
-from campaign_engine.simulator.config import SimulatorConfig
+from campaign_engine.simulator.knobs import SimulatorConfig
 from campaign_engine.simulator.ledger import iso_utc, utc_now
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 

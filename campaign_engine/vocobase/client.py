@@ -27,7 +27,7 @@ from campaign_engine.vocobase.errors import (
     api_error_for,
     parse_retry_after,
 )
-from campaign_engine.vocobase.models import (
+from campaign_engine.vocobase.schemas import (
     Agent,
     CallDetail,
     CallList,

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
 from campaign_engine.outcomes.record import CallReport, Recorded, record_outcomes
 from campaign_engine.states import ATTEMPT_OPEN
-from campaign_engine.vocobase.models import SessionCompletedEvent
+from campaign_engine.vocobase.schemas import SessionCompletedEvent
 from campaign_engine.webhooks import inbox
 from campaign_engine.webhooks.matching import find_attempts
 

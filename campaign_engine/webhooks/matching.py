@@ -14,7 +14,7 @@ from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.vocobase.models import SessionCompletedEvent
+from campaign_engine.vocobase.schemas import SessionCompletedEvent
 
 MAX_ATTEMPT_ID = 2**63 - 1  # attempt ids are BIGINT
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 
 from campaign_engine.db.models import utcnow
 from campaign_engine.runtime import Runtime
-from campaign_engine.vocobase.models import SessionCompletedEvent
+from campaign_engine.vocobase.schemas import SessionCompletedEvent
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from campaign_engine.webhooks import inbox
 from campaign_engine.webhooks.apply import process_event

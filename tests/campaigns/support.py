@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.schedule import parse_schedule
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import CallAttempt, Contact
 from campaign_engine.runtime import Runtime

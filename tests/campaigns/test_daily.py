@@ -18,7 +18,7 @@ from campaign_engine.campaigns.daily import (
     should_run,
 )
 from campaign_engine.campaigns.schedule import parse_schedule
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import AuditEntry, ContactSource
 from campaign_engine.runtime import Runtime

@@ -7,19 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from campaign_engine.keys import RedisKeys
-from campaign_engine.control import campaign_moves
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, decide
 from campaign_engine.campaigns.retry_timing import NO_TIME_LEFT, place_retry
 from campaign_engine.campaigns.schedule import parse_schedule
+from campaign_engine.control import campaign_moves
 from campaign_engine.outcomes.record import CallReport, record_outcome
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ContactState
 from tests.campaigns.support import (
-
-KEYS = RedisKeys("test")
     KOLKATA,
     WEEKDAYS_10_TO_13,
     add_attempt,
@@ -116,7 +113,9 @@ async def test_a_call_that_ends_after_its_campaign_was_canceled_is_not_retried(
 ) -> None:
     campaign_id, contact_id = await scheduled_contact(runtime)
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="tester", reason="wrong list")
+        await campaign_moves.cancel(
+            session, campaign_id, keys=runtime.keys, actor="tester", reason="wrong list"
+        )
     decision = decide(DEFAULTS, [Outcome.NO_ANSWER], random.Random(1))
 
     async with runtime.sessions() as session:

@@ -15,7 +15,6 @@ from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, utcnow
-from campaign_engine.keys import RedisKeys
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator import create_app
 from campaign_engine.vocobase.client import VocobaseClient
@@ -30,8 +29,6 @@ from tests.dialer.support import (
     running_campaign,
 )
 from tests.harness import AGENT_ID, quick_policy, sim_config
-
-KEYS = RedisKeys("test")
 
 
 @pytest.fixture
@@ -160,9 +157,9 @@ async def test_start_refuses_a_campaign_that_is_not_a_draft(runtime: Runtime) ->
 async def test_pause_and_resume_are_recorded_as_operator_moves(runtime: Runtime) -> None:
     campaign_id = await running_campaign(runtime, NUMBERS[:1])
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="bob")
+        await campaign_moves.pause(session, campaign_id, keys=runtime.keys, actor="bob")
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.resume(session, campaign_id, actor="tester")
+        await campaign_moves.resume(session, campaign_id, actor="operator")
     moves = [(e.to_state, e.actor, e.reason) for e in await events_of(runtime, campaign_id)]
     assert moves[1:] == [("paused", "bob", "paused"), ("running", "operator", "resumed")]
 
@@ -177,7 +174,7 @@ async def test_cancel_cancels_the_campaign_and_contacts_not_final_nor_in_a_call(
         )
     async with runtime.sessions() as session, session.begin():
         assert (
-            await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="tester")
+            await campaign_moves.cancel(session, campaign_id, keys=runtime.keys, actor="tester")
         ).contacts_closed == 2
     assert (await campaign_of(runtime, campaign_id)).state == "canceled"
     assert [c.state for c in await contacts_of(runtime, campaign_id)] == [

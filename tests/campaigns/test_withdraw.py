@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from campaign_engine.keys import RedisKeys
+from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs
 from campaign_engine.control import campaign_moves
-from campaign_engine.campaigns import service
-from campaign_engine.campaigns.lifecycle import pause_for_error
-from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs, unqueue
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.runtime import Runtime
 from tests.dialer.support import (
-
-KEYS = RedisKeys("test")
     NUMBERS,
     attempts_of,
     contacts_of,
@@ -25,9 +20,10 @@ KEYS = RedisKeys("test")
 async def pause_and_withdraw(runtime: Runtime, campaign_id: str) -> int:
     """What ``campaign pause`` does: the database first, then Redis."""
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester", reason="lunch")
-        jobs = await unqueue(session, runtime.keys, campaign_id, "campaign paused")
-    return await remove_jobs(runtime.redis, runtime.keys, jobs)
+        moved = await campaign_moves.pause(
+            session, campaign_id, keys=runtime.keys, actor="tester", reason="lunch"
+        )
+    return await campaign_moves.withdraw(runtime.redis, runtime.keys, moved.jobs)
 
 
 async def job_keys(runtime: Runtime) -> list[bytes]:
@@ -61,8 +57,7 @@ async def test_a_withdrawn_job_that_still_runs_does_nothing(runtime: Runtime) ->
     assert await Scheduler(runtime).enqueue_due() == 1
     # The job was already picked by a worker when the pause came.
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
-        await unqueue(session, runtime.keys, campaign_id, "campaign paused")
+        await campaign_moves.pause(session, campaign_id, keys=runtime.keys, actor="tester")
     (contact,) = await contacts_of(runtime, campaign_id)
 
     assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"not-queued": 1}
@@ -122,7 +117,9 @@ async def test_canceling_removes_the_queued_jobs_and_cancels_their_contacts(
     assert await Scheduler(runtime).enqueue_due() == 2
     async with runtime.sessions() as session, session.begin():
         jobs = await queued_jobs(session, runtime.keys, campaign_id)
-        assert (await campaign_moves.cancel(session, campaign_id, keys=KEYS, actor="tester")).contacts_closed == 2
+        assert (
+            await campaign_moves.cancel(session, campaign_id, keys=runtime.keys, actor="tester")
+        ).contacts_closed == 2
 
     assert await remove_jobs(runtime.redis, runtime.keys, jobs) == 1  # the one job of both
     assert await queued_job_ids(runtime) == set()

@@ -12,8 +12,8 @@ from campaign_engine.contacts.checker_pool import CheckerPool
 from campaign_engine.contacts.columns import ColumnMapping
 from campaign_engine.contacts.csv_chunks import CsvChunk
 from campaign_engine.contacts.csv_source import CsvFormatError, CsvLayout, Record
-from campaign_engine.contacts.reasons import RejectReason
-from campaign_engine.contacts.rows import CheckedChunk, RowPlan, Setup
+from campaign_engine.contacts.reject_reasons import RejectReason
+from campaign_engine.contacts.row_checks import CheckedChunk, RowPlan, Setup
 
 HEADER = ("phone", "name")
 SETUP = Setup(

@@ -24,7 +24,7 @@ from campaign_engine.contacts.csv_chunks import (
     parse_chunk,
 )
 from campaign_engine.contacts.csv_source import CsvFormatError, CsvLayout, Record, open_csv
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 PIECES = [
     b"a",

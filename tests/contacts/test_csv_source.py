@@ -13,7 +13,7 @@ from campaign_engine.contacts.csv_source import (
     open_csv,
     sniff_delimiter,
 )
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 
 def write(tmp_path: Path, data: bytes, name: str = "contacts.csv") -> Path:

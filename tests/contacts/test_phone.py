@@ -9,7 +9,7 @@ from campaign_engine.contacts.phone import (
     check_region,
     normalize,
 )
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 
 def parsed(raw: str, region: str | None = None) -> ParsedPhone:

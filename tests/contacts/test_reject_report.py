@@ -5,9 +5,9 @@ from pathlib import Path
 
 from campaign_engine.contacts.columns import ColumnMapping
 from campaign_engine.contacts.csv_source import open_csv
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 from campaign_engine.contacts.reject_report import write_reject_report
-from campaign_engine.contacts.rows import Accepted, Rejected, validate_rows
+from campaign_engine.contacts.row_checks import Accepted, Rejected, validate_rows
 
 
 def import_file(path: Path, **options: object) -> tuple[list[str], list[Accepted | Rejected]]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import existing_numbers, insert_batch
 from campaign_engine.db.models import Campaign, Contact
 from campaign_engine.db.session import create_engine, session_factory

@@ -10,7 +10,6 @@ from campaign_engine.campaigns import service
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.control import campaign_moves
 from campaign_engine.control.calendar import END_REACHED, START_REACHED, advance_calendar
-from campaign_engine.keys import RedisKeys
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
     KOLKATA,
@@ -22,8 +21,6 @@ from tests.campaigns.support import (
     utc,
 )
 from tests.dialer.support import campaign_of, events_of
-
-KEYS = RedisKeys("test")
 
 NUMBERS = [f"+91980000000{i}" for i in range(4)]
 STARTS_WEDNESDAY = {**WEEKDAYS_10_TO_13, "start": "2030-06-05T00:00:00+05:30"}
@@ -95,7 +92,7 @@ async def test_a_paused_campaign_past_its_end_waits_and_completes_once_resumed(
     schedule = {**WEEKDAYS_10_TO_13, "end": "2030-06-04"}
     campaign_id = await campaign_with(runtime, [(NUMBERS[0], KOLKATA)], schedule)
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
+        await campaign_moves.pause(session, campaign_id, keys=runtime.keys, actor="tester")
     after_the_end = utc(2030, 6, 6)
 
     assert await advance(runtime, after_the_end) == []
@@ -111,7 +108,7 @@ async def test_a_campaign_paused_while_scheduled_resumes_as_scheduled(runtime: R
     campaign_id = await campaign_with(runtime, [(NUMBERS[0], KOLKATA)], schedule)
     async with runtime.sessions() as session, session.begin():
         await campaign_moves.pause(
-            session, campaign_id, keys=KEYS, actor="tester", reason="not yet"
+            session, campaign_id, keys=runtime.keys, actor="tester", reason="not yet"
         )
         assert (
             await campaign_moves.resume(session, campaign_id, actor="tester")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
-from campaign_engine.contacts.rows import Accepted
+from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
 from campaign_engine.runtime import Runtime

@@ -14,7 +14,6 @@ from campaign_engine.dialer.attempts import claim
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
-from campaign_engine.keys import RedisKeys
 from campaign_engine.limits.plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.simulator.ledger import Ledger
 from campaign_engine.states import AttemptState, ContactState
@@ -31,8 +30,6 @@ from tests.dialer.support import (
     running_campaign,
 )
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
-
-KEYS = RedisKeys("test")
 
 
 def assert_dialed_as_outcomes_justify(
@@ -207,7 +204,7 @@ async def test_a_job_whose_campaign_pauses_before_its_claim_hands_the_contact_ba
         assert target is not None and target.campaign_state == "running"
         # The job read a running campaign, then waited for a slot; meanwhile it paused.
         async with runtime.sessions() as session, session.begin():
-            await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
+            await campaign_moves.pause(session, campaign_id, keys=runtime.keys, actor="tester")
 
         async with runtime.sessions() as session, session.begin():
             assert await claim(session, [target], margin_seconds=120) == {}

@@ -26,7 +26,7 @@ from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.states import AttemptState, ContactState
-from campaign_engine.vocobase.models import Call, StartCallRequest
+from campaign_engine.vocobase.schemas import Call, StartCallRequest
 from tests.conftest import engine_settings
 from tests.dialer.support import (
     NUMBERS,

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from campaign_engine.campaigns import service
+from campaign_engine.campaigns.lifecycle import transition
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Contact, utcnow
@@ -16,11 +17,10 @@ from campaign_engine.dialer import attempts
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_target
-from campaign_engine.keys import RedisKeys
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
-from campaign_engine.states import AttemptState, ContactState
+from campaign_engine.states import AttemptState, CampaignState, ContactState
 from tests.conftest import engine_settings
 from tests.dialer.support import (
     NUMBERS,
@@ -37,8 +37,6 @@ from tests.dialer.support import (
     running_campaign,
 )
 from tests.harness import AGENT_ID, sim_config
-
-KEYS = RedisKeys("test")
 
 
 @pytest.fixture
@@ -66,7 +64,7 @@ async def test_due_contacts_of_running_campaigns_are_queued_and_enqueued_up_to_t
         later = await running_campaign(runtime, NUMBERS[:2], due_at=utcnow().replace(year=2100))
         paused = await running_campaign(runtime, NUMBERS[:2])
         async with runtime.sessions() as session, session.begin():
-            await campaign_moves.pause(session, paused, keys=KEYS, actor="tester")
+            await campaign_moves.pause(session, paused, keys=runtime.keys, actor="tester")
             draft = await service.create_campaign(session, name="draft", agent_id=AGENT_ID)
             await insert_batch(session, draft.id, rows(NUMBERS[:2]), due_at=utcnow())
         scheduler = Scheduler(runtime)
@@ -154,7 +152,8 @@ async def test_a_paused_campaigns_queued_job_hands_the_contact_back_without_dial
     scheduler = Scheduler(runtime)
     assert await scheduler.enqueue_due() == 1
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, campaign_id, keys=KEYS, actor="tester")
+        # Paused in the database only: a job that slipped past the withdrawal still runs.
+        await transition(session, campaign_id, CampaignState.PAUSED, actor="tester")
     (contact,) = await contacts_of(runtime, campaign_id)
 
     assert await dial_contacts({"runtime": runtime}, [contact.id]) == {"campaign-not-running": 1}
@@ -182,7 +181,7 @@ async def test_a_running_campaign_completes_when_all_its_contacts_are_final(
     open_one = await running_campaign(runtime, NUMBERS[:2])
     paused = await running_campaign(runtime, NUMBERS[:1])
     async with runtime.sessions() as session, session.begin():
-        await campaign_moves.pause(session, paused, keys=KEYS, actor="tester")
+        await campaign_moves.pause(session, paused, keys=runtime.keys, actor="tester")
         await session.execute(
             update(Contact)
             .where(Contact.campaign_id.in_([done, paused]))

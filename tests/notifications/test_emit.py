@@ -11,7 +11,6 @@ from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, utcnow
-from campaign_engine.keys import RedisKeys
 from campaign_engine.notifications import emit
 from campaign_engine.ops import actions
 from campaign_engine.outcomes.record import expire_attempt
@@ -19,8 +18,6 @@ from campaign_engine.runtime import Runtime
 from tests.webhooks.conftest import make_attempt
 
 from .support import notifications, webhook
-
-KEYS = RedisKeys("test")
 
 RETRY_NO_ANSWER = RetryPolicy(
     max_attempts=3, rules={Outcome.NO_ANSWER: RetryRule(max_retries=2, delay_seconds=600)}
@@ -155,7 +152,9 @@ async def test_canceling_a_campaign_writes_the_final_notification_of_each_contac
 
     async with runtime.sessions() as session, session.begin():
         assert (
-            await campaign_moves.cancel(session, in_call.campaign_id, keys=KEYS, actor="tester")
+            await campaign_moves.cancel(
+                session, in_call.campaign_id, keys=runtime.keys, actor="tester"
+            )
         ).contacts_closed == 1
 
     (row,) = await notifications(runtime)

@@ -6,16 +6,13 @@ from datetime import timedelta
 
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import utcnow
-from campaign_engine.keys import RedisKeys
 from campaign_engine.limits.plan import VOCOBASE_ACTIVE, provider_key
 from campaign_engine.ops.history import contact_history
-from campaign_engine.ops.limits import limits_view
+from campaign_engine.ops.limits_view import limits_view
 from campaign_engine.ops.progress import eta_seconds, overview
 from campaign_engine.ops.queues import dead_letters, retry_queue
 from campaign_engine.runtime import Runtime
 from tests.ops import seed
-
-KEYS = RedisKeys("test")
 
 
 async def test_overview_shows_progress_in_flight_recent_rate_eta_and_why_paused(
@@ -34,8 +31,10 @@ async def test_overview_shows_progress_in_flight_recent_rate_eta_and_why_paused(
         earlier = utcnow() - timedelta(minutes=30)
         await seed.attempt(session, old, state="ended", claimed_at=earlier)
         finished = await seed.campaign(session, name="old")
-        await campaign_moves.cancel(session, finished, keys=KEYS, actor="tester")
-        await campaign_moves.pause(session, cid, keys=KEYS, actor="tester", reason="carrier outage")
+        await campaign_moves.cancel(session, finished, keys=runtime.keys, actor="tester")
+        await campaign_moves.pause(
+            session, cid, keys=runtime.keys, actor="tester", reason="carrier outage"
+        )
 
     async with runtime.sessions() as session:
         [row] = await overview(session)

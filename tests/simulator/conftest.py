@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from campaign_engine.simulator import Simulator, SimulatorConfig, create_app
-from campaign_engine.simulator.config import DEFAULT_AGENT_ID
+from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID
 
 API_KEY = "rg_live_test"
 AGENT_ID = DEFAULT_AGENT_ID

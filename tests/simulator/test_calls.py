@@ -8,7 +8,7 @@ import random
 import pytest
 
 from campaign_engine.simulator.calls import CallBook, CallPlan, SimCall, draw_plan, render
-from campaign_engine.simulator.config import SimulatorConfig
+from campaign_engine.simulator.knobs import SimulatorConfig
 from campaign_engine.simulator.ledger import Ledger
 
 from .conftest import fast_config

@@ -26,7 +26,7 @@ from campaign_engine.vocobase.errors import (
     Unauthorized,
     VocobaseError,
 )
-from campaign_engine.vocobase.models import CallStatus, StartCallRequest
+from campaign_engine.vocobase.schemas import CallStatus, StartCallRequest
 
 BASE_URL = "https://api.vocobase.test/api/v2"
 API_KEY = "rg_live_supersecret123"

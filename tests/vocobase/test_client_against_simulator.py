@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from campaign_engine.simulator import Simulator, SimulatorConfig, create_app
-from campaign_engine.simulator.config import DEFAULT_AGENT_ID
+from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID
 from campaign_engine.vocobase.client import VocobaseClient
 from campaign_engine.vocobase.errors import BadRequest, Forbidden, NotFound, RateLimited
-from campaign_engine.vocobase.models import StartCallRequest
+from campaign_engine.vocobase.schemas import StartCallRequest
 
 KEY = "rg_live_contract"
 

@@ -16,7 +16,7 @@ from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer.attempts import mark_started
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
-from campaign_engine.vocobase.models import SessionCompletedEvent
+from campaign_engine.vocobase.schemas import SessionCompletedEvent
 from campaign_engine.webhooks import apply, inbox
 from campaign_engine.webhooks.apply import apply_waiting_events, process_event
 

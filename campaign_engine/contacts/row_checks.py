@@ -24,7 +24,7 @@ from campaign_engine.contacts.csv_chunks import CsvChunk, parse_chunk
 from campaign_engine.contacts.csv_source import CsvFormatError, CsvLayout, Record
 from campaign_engine.contacts.payloads import Encoded, Encoder, encoder_for
 from campaign_engine.contacts.phone import PhoneError, check_region, normalize
-from campaign_engine.contacts.reasons import RejectReason
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 DEFAULT_MAX_VARIABLE_LENGTH = 1000
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from campaign_engine.vocobase.models import (
+from campaign_engine.vocobase.schemas import (
     Agent,
     Call,
     CallDetail,

@@ -10,8 +10,8 @@ from campaign_engine.contacts.columns import ColumnMapping
 from campaign_engine.contacts.csv_chunks import CsvChunk
 from campaign_engine.contacts.csv_source import Record, open_csv
 from campaign_engine.contacts.payloads import sqlite_payload
-from campaign_engine.contacts.reasons import RejectReason
-from campaign_engine.contacts.rows import (
+from campaign_engine.contacts.reject_reasons import RejectReason
+from campaign_engine.contacts.row_checks import (
     Accepted,
     CheckedChunk,
     FirstSeen,

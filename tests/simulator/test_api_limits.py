@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaign_engine.simulator.limits import (
+from campaign_engine.simulator.api_limits import (
     SlidingWindow,
     concurrency_view,
     is_active,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from campaign_engine.results.rows import (
+from campaign_engine.results.export_rows import (
     ATTEMPT_FIELDS,
     CONTACT_FIELDS,
     attempt_record,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from campaign_engine.simulator import SimAgent, SimulatorConfig
-from campaign_engine.simulator.config import DEFAULT_AGENT_ID
+from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID
 
 
 def test_defaults_match_the_documented_limits() -> None:
