@@ -49,6 +49,7 @@ from campaign_engine.dialer.call_listing import (
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
+from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.outcomes.record import Recorded, expire_attempt, record_outcome
 from campaign_engine.runtime import Runtime
@@ -171,7 +172,7 @@ class Reconciler:
         left_ms = int((attempt.deadline_at - utcnow()).total_seconds() * 1000)
         await self.runtime.limiter.hold(
             slot_names_for(attempt.provider, attempt.campaign_id),
-            f"{attempt.contact_id}:{attempt.attempt_number}",
+            lease_name(attempt.contact_id, attempt.attempt_number),
             max(left_ms, 1000),
         )
 
@@ -356,7 +357,7 @@ class Reconciler:
         stats.lost += 1
         await self.runtime.limiter.release(
             slot_names_for(attempt.provider, attempt.campaign_id),
-            f"{attempt.contact_id}:{attempt.attempt_number}",
+            lease_name(attempt.contact_id, attempt.attempt_number),
         )
 
 

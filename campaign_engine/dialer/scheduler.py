@@ -25,6 +25,7 @@ from campaign_engine.control.tick import run_campaign_steps
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
+from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import (
@@ -225,15 +226,19 @@ class Scheduler:
                     ).where(CallAttempt.state.in_([state.value for state in ATTEMPT_OPEN]))
                 )
             ).all()
+        now = utcnow()
+        await self.runtime.limiter.hold_many(
+            [
+                (
+                    slot_names_for(row.provider, row.campaign_id),
+                    lease_name(row.contact_id, row.attempt_number),
+                    max(int((row.deadline_at - now).total_seconds() * 1000), 1000),
+                )
+                for row in open_attempts
+            ]
+        )
         now_s, now_us = await self.runtime.redis.time()
         now_ms = now_s * 1000 + now_us // 1000
-        async with self.runtime.redis.pipeline(transaction=False) as pipe:
-            for row in open_attempts:
-                left_ms = max(int((row.deadline_at - utcnow()).total_seconds() * 1000), 1000)
-                for name in slot_names_for(row.provider, row.campaign_id):
-                    key = self.runtime.keys.slots(name)
-                    pipe.zadd(key, {f"{row.contact_id}:{row.attempt_number}": now_ms + left_ms})
-            await pipe.execute()
         requeued = await self.requeue_stale(older_than=timedelta(0))
         await self.runtime.redis.set(sentinel, str(now_ms))
         if open_attempts or requeued:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaign_engine.campaigns.schedule import Schedule, from_json
 from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days
 from campaign_engine.db.models import Campaign, Contact
+from campaign_engine.limits.limiter import lease_name
 from campaign_engine.states import ContactState
 
 
@@ -44,7 +45,7 @@ class DialTarget:
     @property
     def lease(self) -> str:
         """The concurrency lease of this contact's next attempt (one per attempt number)."""
-        return f"{self.contact_id}:{self.next_attempt_number}"
+        return lease_name(self.contact_id, self.next_attempt_number)
 
 
 def waiting_state(attempts_count: int) -> str:

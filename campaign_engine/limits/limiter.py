@@ -130,6 +130,12 @@ return 1
 """
 
 
+def lease_name(contact_id: int, attempt_number: int) -> str:
+    """The concurrency lease of one attempt: a contact's attempt holds its slots under this
+    name from its claim until its call ends, whoever takes or releases them."""
+    return f"{contact_id}:{attempt_number}"
+
+
 @dataclass(frozen=True)
 class Grant:
     granted: bool
@@ -216,6 +222,15 @@ class Limiter:
         """Hold ``lease`` for ``ttl_ms`` from now, taking it again if it expired: for a call
         found to exist after its short start lease ran out (its worker died mid-request)."""
         await self._set_expiry(slot_names, [lease], ttl_ms, "all")
+
+    async def hold_many(self, held: list[tuple[tuple[str, ...], str, int]]) -> None:
+        """:meth:`hold` for several leases (slot names, lease, ttl_ms) in one pipeline: the
+        scheduler takes back every open attempt's slots after Redis lost them."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for slot_names, lease, ttl_ms in held:
+                keys = [self._keys.slots(name) for name in slot_names]
+                await self._extend(keys=keys, args=[ttl_ms, "all", lease], client=pipe)
+            await pipe.execute()
 
     async def _set_expiry(
         self, slot_names: tuple[str, ...], leases: list[str], ttl_ms: int, mode: str

@@ -27,6 +27,7 @@ from campaign_engine.campaigns.retry_policy import Decision
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
+from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.notifications.emit import emit_outcomes
 from campaign_engine.outcomes.retry import decide_next
@@ -248,6 +249,6 @@ def _recorded(attempt: CallAttempt, decision: Decision) -> Recorded:
         attempt.contact_id,
         Outcome(attempt.outcome or Outcome.UNKNOWN),
         decision,
-        lease=f"{attempt.contact_id}:{attempt.attempt_number}",
+        lease=lease_name(attempt.contact_id, attempt.attempt_number),
         slot_names=slot_names_for(attempt.provider, attempt.campaign_id),
     )
