@@ -20,6 +20,7 @@ from campaign_engine.ops.limits_view import LimitsView
 from campaign_engine.ops.progress import CampaignProgress
 from campaign_engine.ops.queues import DeadLetters, QueuedContact, RetryQueue
 from campaign_engine.ops.web_auth import CSRF_FIELD
+from campaign_engine.webhooks.verify import accepted_by_form
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:.5rem;color:#222}
@@ -163,11 +164,20 @@ def audit_page(entries: list[AuditView], refresh: int) -> str:
     return layout("audit log", table, refresh=refresh)
 
 
+def _signature_forms(counts: dict[str, int]) -> str:
+    """Which reading of the webhook secret Vocobase's signatures matched (this process)."""
+    return (
+        f"webhooks accepted by this server: {counts['as_given']} signed with the whole "
+        f"whsec_ secret, {counts['without_prefix']} with the part after the prefix"
+    )
+
+
 def limits_page(view: LimitsView, refresh: int) -> str:
     facts = (
         f"<p>cooldown {view.cooldown_ms} ms · learned concurrency "
         f"{_e(view.learned_concurrency)} · lowered concurrency {_e(view.lowered_concurrency)} · "
         f"lowered rate factor {_e(view.lowered_rate_factor)}</p>"
+        f"<p>{_e(_signature_forms(accepted_by_form()))}</p>"
     )
     rows = (
         [_e(u.name), _e(u.kind), f"{u.limit:g}", _e(u.in_use), _e(u.rate_limited_last_hour)]

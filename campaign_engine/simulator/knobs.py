@@ -9,7 +9,7 @@ clear error for a nonsensical value.
 from __future__ import annotations
 
 import re
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -147,6 +147,9 @@ class SimulatorConfig(BaseModel):
     p_duplicate_webhook: float = 0
     webhook_url: str | None = None
     webhook_secret: str = "whsec_simulator"
+    # Undocumented: whether Vocobase keys the HMAC with the whole whsec_ secret or the part
+    # after the prefix. The engine must accept either.
+    webhook_key_form: Literal["as_given", "without_prefix"] = "as_given"
     webhook_retry_delays: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
     webhook_timeout_seconds: float = 10
     early_webhook: bool = False

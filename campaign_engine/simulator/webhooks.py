@@ -17,7 +17,7 @@ import httpx
 from campaign_engine.simulator.calls import SimCall
 from campaign_engine.simulator.knobs import SimulatorConfig
 from campaign_engine.simulator.ledger import iso_utc, utc_now
-from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, key_forms, sign
 
 EVENT = "session.completed"
 
@@ -52,6 +52,13 @@ def session_completed_payload(call: SimCall) -> dict[str, Any]:
             },
         },
     }
+
+
+def signing_key(config: SimulatorConfig) -> str:
+    """The HMAC key the simulator signs with: the endpoint secret in the chosen form."""
+    return dict(key_forms(config.webhook_secret)).get(
+        config.webhook_key_form, config.webhook_secret
+    )
 
 
 def signed_headers(secret: str, body: bytes) -> dict[str, str]:
@@ -134,7 +141,7 @@ class WebhookSender:
                 response = await self._http().post(
                     url,
                     content=body,
-                    headers=signed_headers(config.webhook_secret, body),
+                    headers=signed_headers(signing_key(config), body),
                     timeout=config.webhook_timeout_seconds,
                 )
                 if 200 <= response.status_code < 300:

@@ -179,6 +179,7 @@ async def test_limits_dead_letters_and_a_contacts_history_have_their_pages(
 
     assert limits.status_code == 200 and "vocobase:calls" in limits.text
     assert "cooldown" in limits.text and 'http-equiv="refresh"' in limits.text
+    assert "signed with the whole whsec_ secret" in limits.text
     assert dead.status_code == 200 and "+919833333333" in dead.text
     assert f'href="/ops/contacts/{ravi.id}"' in dead.text and "+919811111111" not in dead.text
     assert history.status_code == 200 and "+919811111111" in history.text

@@ -173,3 +173,12 @@ async def test_early_webhook_does_not_affect_answered_calls(sim: SimFactory) -> 
         assert receiver.requests == []
         await s.drain()
     assert len(receiver.requests) == 1
+
+
+def test_the_simulator_signs_with_the_secret_in_the_form_its_knob_names() -> None:
+    from campaign_engine.simulator.knobs import SimulatorConfig
+    from campaign_engine.simulator.webhooks import signing_key
+
+    assert signing_key(SimulatorConfig(webhook_secret="whsec_abc")) == "whsec_abc"
+    config = SimulatorConfig(webhook_secret="whsec_abc", webhook_key_form="without_prefix")
+    assert signing_key(config) == "abc"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaign_engine.webhooks.verify import Rejected, verify
+from campaign_engine.webhooks.verify import Rejected, accepted_by_form, verify
 
 NOW = datetime(2026, 5, 4, 10, 30, 0, tzinfo=UTC)
 BODY = b'{"event":"session.completed","data":{"session_id":"s-1"}}'
@@ -33,12 +33,13 @@ def check(
     body: bytes = BODY,
     signed_with: str = "whsec_current",
     signed_body: bytes | None = None,
-) -> None:
-    """``verify`` with a delivery signed by ``signed_with`` unless a part is given."""
+) -> str:
+    """``verify`` with a delivery signed by ``signed_with`` unless a part is given; the form
+    of the secret that matched."""
     timestamp = stamp(NOW) if timestamp is None else timestamp
     if signature is None:
         signature = expected_signature(signed_with, timestamp, signed_body or body)
-    verify(
+    return verify(
         secrets=["whsec_current"] if secrets is None else secrets,
         timestamp=timestamp,
         signature=signature,
@@ -155,3 +156,29 @@ def test_rejection_messages_never_contain_a_secret() -> None:
         with pytest.raises(Rejected) as caught:
             check(secrets=["whsec_current", "whsec_previous"], **kwargs)  # type: ignore[arg-type]
         assert "whsec" not in str(caught.value)
+
+
+def test_a_secret_is_accepted_as_the_whole_whsec_string_or_without_its_prefix() -> None:
+    """Vocobase does not say whether ``whsec_`` is part of the HMAC key: both readings of the
+    configured secret are accepted, and the answer says which one signed."""
+    assert check(signed_with="whsec_current") == "as_given"
+    assert check(signed_with="current") == "without_prefix"
+
+
+def test_the_prefix_alone_or_another_secrets_tail_is_not_a_key() -> None:
+    with pytest.raises(Rejected, match="signature does not match"):
+        check(signed_with="whsec_")
+    with pytest.raises(Rejected, match="signature does not match"):
+        check(secrets=["whsec_current"], signed_with="other")
+    with pytest.raises(Rejected, match="signature does not match"):
+        check(secrets=["plain-secret"], signed_with="secret")
+
+
+def test_accepted_deliveries_are_counted_by_the_form_that_matched() -> None:
+    before = accepted_by_form()
+    check(signed_with="current")
+    check(signed_with="current")
+    check(signed_with="whsec_current")
+    after = accepted_by_form()
+    assert after["without_prefix"] - before["without_prefix"] == 2
+    assert after["as_given"] - before["as_given"] == 1
