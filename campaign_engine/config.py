@@ -153,6 +153,9 @@ class LimitSettings(_Section):
     # A concurrency slot whose call never reports an end expires after the agent's maximum
     # call duration plus this margin, so a lost webhook can never leak a slot for good.
     slot_margin_seconds: float = Field(default=120.0, ge=0)
+    # An agent whose max_call_duration_secs is null has no cap (documented); its calls hold
+    # their slots for at most this long (plus the margin) when no end is ever reported.
+    uncapped_call_seconds: int = Field(default=3600, ge=60)
 
     @field_validator("providers")
     @classmethod

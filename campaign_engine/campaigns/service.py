@@ -24,8 +24,12 @@ from campaign_engine.config import PROVIDERS
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.states import CAMPAIGN_TERMINAL, CONTACT_FINAL, CampaignState
 from campaign_engine.vocobase.client import VocobaseClient
+from campaign_engine.vocobase.errors import NotFound
+from campaign_engine.vocobase.schemas import ConnectionList
 
 OPERATOR = "operator"
+# The slot deadline of an agent with no call duration cap (limits.uncapped_call_seconds).
+UNCAPPED_CALL = 3600
 
 
 class CampaignError(Exception):
@@ -87,19 +91,62 @@ async def get_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
     return campaign
 
 
-async def check_with_vocobase(campaign: Campaign, client: VocobaseClient) -> None:
-    """Learn the agent's contract and refuse to start what Vocobase would refuse."""
+async def check_with_vocobase(
+    campaign: Campaign, client: VocobaseClient, *, uncapped_call_seconds: int = UNCAPPED_CALL
+) -> None:
+    """Learn the agent's contract and refuse to start what Vocobase would refuse.
+
+    A provider is usable when ``/config`` shows it configured, or when the partner has an
+    active telephony connection for it (SIP is set up only that way). A campaign's
+    ``connection_id`` must name an active connection of its provider. An agent with no
+    duration cap holds its slots for at most ``uncapped_call_seconds``.
+    """
     config = await client.get_config()
-    if not config.allows(campaign.provider):
-        allowed = ", ".join(config.allowed_telephony_providers) or "none"
+    provider = campaign.provider
+    if not config.allows(provider):
+        allowed = ", ".join(config.allowed_telephony_providers or []) or "none"
         raise CampaignError(
-            f"provider {campaign.provider!r} is not allowed for this partner (allowed: {allowed})"
+            f"provider {provider!r} is not allowed for this partner (allowed: {allowed})"
         )
-    if not config.is_configured(campaign.provider):
-        raise CampaignError(f"provider {campaign.provider!r} is allowed but not configured")
+    configured = config.is_configured(provider)
+    if campaign.connection_id or not configured:
+        connections = await _connections(client)
+        if campaign.connection_id:
+            _check_connection(campaign.connection_id, provider, connections)
+        elif not any(c.active for c in connections.for_provider(provider)):
+            raise CampaignError(
+                f"provider {provider!r} is allowed but not configured (GET /config) nor set "
+                "up as an active telephony connection (GET /telephony/connections)"
+            )
     agent = await client.get_agent(campaign.agent_id)
     campaign.agent_variables = list(agent.variables)
-    campaign.max_call_seconds = agent.max_call_duration_secs
+    campaign.max_call_seconds = agent.max_call_duration_secs or uncapped_call_seconds
+
+
+async def _connections(client: VocobaseClient) -> ConnectionList:
+    """The partner's telephony connections; none when the API has no such route for it."""
+    try:
+        return await client.list_connections()
+    except NotFound:
+        return ConnectionList()
+
+
+def _check_connection(connection_id: str, provider: str, connections: ConnectionList) -> None:
+    wanted = connection_id.lower()
+    found = next((c for c in connections.connections if c.connection_id.lower() == wanted), None)
+    if found is None:
+        known = ", ".join(c.connection_id for c in connections.for_provider(provider)) or "none"
+        raise CampaignError(
+            f"connection {connection_id} is not one of this partner's telephony connections "
+            f"({provider} connections: {known})"
+        )
+    if found.provider.lower() != provider.lower():
+        raise CampaignError(
+            f"connection {connection_id} is a {found.provider or 'unknown'} connection, "
+            f"not {provider}"
+        )
+    if not found.active:
+        raise CampaignError(f"connection {connection_id} is {found.status or 'not active'}")
 
 
 async def start_campaign(
@@ -109,6 +156,7 @@ async def start_campaign(
     *,
     actor: str = OPERATOR,
     now: datetime | None = None,
+    uncapped_call_seconds: int = UNCAPPED_CALL,
 ) -> Campaign:
     """Check with Vocobase (when a client is given) and set the campaign running — or
     ``scheduled`` when its schedule starts later. Its waiting contacts are placed at their
@@ -130,7 +178,7 @@ async def start_campaign(
             "set a new one with `campaign schedule`"
         )
     if client is not None:
-        await check_with_vocobase(campaign, client)
+        await check_with_vocobase(campaign, client, uncapped_call_seconds=uncapped_call_seconds)
     starts = schedule.starts_at() if schedule else None
     if starts is not None and starts > now:
         target, reason = CampaignState.SCHEDULED, f"starts at {starts.isoformat()}"

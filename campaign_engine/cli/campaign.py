@@ -156,7 +156,11 @@ def start(
         try:
             async with db_session(settings) as session:
                 campaign = await service.start_campaign(
-                    session, campaign_id, client, actor=operator()
+                    session,
+                    campaign_id,
+                    client,
+                    actor=operator(),
+                    uncapped_call_seconds=settings.limits.uncapped_call_seconds,
                 )
                 return campaign.state
         finally:

@@ -32,6 +32,7 @@ from campaign_engine.vocobase.schemas import (
     CallDetail,
     CallList,
     Concurrency,
+    ConnectionList,
     PartnerConfig,
     StartCallRequest,
     StartedCall,
@@ -129,6 +130,11 @@ class VocobaseClient:
     async def get_agent(self, agent_id: str) -> Agent:
         await self._pace_general()
         return await self._request("GET", f"/agent/{_segment(agent_id)}", Agent)
+
+    async def list_connections(self) -> ConnectionList:
+        """``GET /telephony/connections``: SIP and multi-trunk set-ups."""
+        await self._pace_general()
+        return await self._request("GET", "/telephony/connections", ConnectionList)
 
     async def _pace_general(self) -> None:
         if self._general is not None:

@@ -91,19 +91,57 @@ class TelephonySetup(_Response):
 
 
 class PartnerConfig(_Response):
-    """``GET /config``: which providers this partner may use and has set up."""
+    """``GET /config``: which providers this partner may use and has set up.
 
-    allowed_telephony_providers: list[str]
+    ``allowed_telephony_providers`` is optional: the onboarding page's example of the same
+    endpoint has none, and then nothing here can refuse a provider.
+    """
+
+    allowed_telephony_providers: list[str] | None = None
     telephony: dict[str, TelephonySetup] = Field(default_factory=dict)
 
     def allows(self, provider: str) -> bool:
-        """Case-insensitive: the docs spell the same provider ``sip`` and ``SIP``."""
+        """Case-insensitive: the docs spell the same provider ``sip`` and ``SIP``. With no
+        list, every provider may be allowed (Vocobase decides at the start)."""
+        if self.allowed_telephony_providers is None:
+            return True
         wanted = provider.lower()
         return any(p.lower() == wanted for p in self.allowed_telephony_providers)
 
     def is_configured(self, provider: str) -> bool:
         wanted = provider.lower()
         return any(k.lower() == wanted and v.configured for k, v in self.telephony.items())
+
+
+class TelephonyConnection(_Response):
+    """One of ``GET /telephony/connections``: how SIP (and any provider with several trunks)
+    is set up; a partner using only connections may have no ``configured`` entry in
+    ``/config`` for that provider."""
+
+    connection_id: NonEmptyStr = Field(validation_alias=AliasChoices("connection_id", "id"))
+    provider: str = ""
+    status: str = ""
+    is_default: bool = False
+    phone_numbers: list[Any] = Field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status.lower() == "active"
+
+
+class ConnectionList(_Response):
+    """``GET /telephony/connections``: the list itself, or under ``connections``."""
+
+    connections: list[TelephonyConnection] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        return {"connections": data} if isinstance(data, list) else data
+
+    def for_provider(self, provider: str) -> list[TelephonyConnection]:
+        wanted = provider.lower()
+        return [c for c in self.connections if c.provider.lower() == wanted]
 
 
 class Agent(_Response):
@@ -114,8 +152,15 @@ class Agent(_Response):
     variables: list[str] = Field(default_factory=list)
     voicemail_detection_enabled: bool = False
     voicemail_message: str | None = None
-    max_call_duration_secs: int = 600
+    # Documented: 600 when not set; ``null`` means no cap (older agents hold it).
+    max_call_duration_secs: int | None = 600
     agent_type: str | None = None
+
+    @classmethod
+    @functools.cache
+    def _defaulted_fields(cls) -> frozenset[str]:
+        """An explicit ``null`` duration is "no cap", not the default of 600."""
+        return super()._defaulted_fields() - {"max_call_duration_secs"}
 
 
 class StartCallRequest(BaseModel):

@@ -92,11 +92,12 @@ def test_agent_accepts_id_alias_and_agent_id() -> None:
     assert Agent.model_validate({"agent_id": "a2"}).agent_id == "a2"
 
 
-def test_agent_null_fields_take_their_defaults() -> None:
+def test_agent_null_fields_take_their_defaults_but_a_null_duration_means_no_cap() -> None:
     agent = Agent.model_validate(
         {"id": "a1", "variables": None, "max_call_duration_secs": None, "name": None}
     )
-    assert (agent.variables, agent.max_call_duration_secs, agent.name) == ([], 600, None)
+    assert (agent.variables, agent.max_call_duration_secs, agent.name) == ([], None, None)
+    assert Agent.model_validate({"id": "a1"}).max_call_duration_secs == 600
     assert agent.voicemail_detection_enabled is False
 
 
