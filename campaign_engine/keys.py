@@ -28,6 +28,11 @@ class RedisKeys:
         return f"{self.prefix}:limit:learned:concurrency"
 
     @property
+    def partner_reading(self) -> str:
+        """The last GET /calls/concurrency answer ("active limit"), kept a few seconds."""
+        return f"{self.prefix}:limit:partner:reading"
+
+    @property
     def lowered_concurrency(self) -> str:
         """The partner concurrency lowered after concurrency 429s (expires when they stop)."""
         return f"{self.prefix}:limit:lowered:concurrency"

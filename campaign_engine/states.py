@@ -13,13 +13,22 @@ An attempt's life::
 
     dialing ─▶ started ─▶ ended            (the normal path)
        │          └────▶ expired           (no outcome by the deadline)
-       ├──▶ unknown ─▶ ended | expired | lost   (the start request's fate was unknown)
+       ├──▶ unknown ─▶ started | ended | expired | lost  (the start's fate was unknown)
        ├──▶ not_sent                       (certainly never reached Vocobase; costs nothing)
-       └──▶ ended                          (Vocobase refused this number: 400)
+       ├──▶ ended                          (Vocobase refused this number: 400)
+       └──▶ expired                        (still dialing long past its deadline)
+
+:data:`ATTEMPT_MOVES` is the only statement of these moves: every conditional UPDATE that
+moves an attempt names the states it may leave as ``sources_of(target)``.
+
+A webhook inbox row is ``received``, then ``applied``, ``ignored`` or ``invalid``, or
+``unmatched`` (tried again later) until one of those; an outbox row is ``pending`` until
+``delivered`` or ``dead`` (tries used up; an operator may re-drive it to ``pending``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -99,8 +108,14 @@ ATTEMPT_MOVES: dict[AttemptState, frozenset[AttemptState]] = {
         {
             AttemptState.STARTED,
             AttemptState.UNKNOWN,
+            # A webhook that arrives before the start response ends the attempt; a late
+            # start response then leaves it ended.
             AttemptState.ENDED,
             AttemptState.NOT_SENT,
+            # The reconciler closes every attempt still open past its deadline (plus
+            # expire_after), whatever its state: one whose start request never answered
+            # and that the orphan sweep has not yet made unknown is expired, not left open.
+            AttemptState.EXPIRED,
         }
     ),
     AttemptState.STARTED: frozenset({AttemptState.ENDED, AttemptState.EXPIRED}),
@@ -114,14 +129,47 @@ ATTEMPT_MOVES: dict[AttemptState, frozenset[AttemptState]] = {
 }
 
 
-def attempt_can_move(current: AttemptState, target: AttemptState) -> bool:
-    """True when ``current -> target`` moves forward; final states never move again.
+_ATTEMPT_SOURCES: dict[AttemptState, frozenset[AttemptState]] = {
+    target: frozenset(state for state, targets in ATTEMPT_MOVES.items() if target in targets)
+    for target in AttemptState
+}
 
-    A webhook that arrives before the start response moves ``dialing`` straight to
-    ``ended``; a late start response must then leave the attempt ended.
-    """
-    return target in ATTEMPT_MOVES[current]
+
+def sources_of(target: AttemptState) -> frozenset[AttemptState]:
+    """The states from which an attempt may move to ``target``: the guard of that move."""
+    return _ATTEMPT_SOURCES[target]
+
+
+def state_values(states: Iterable[StrEnum]) -> list[str]:
+    """The strings stored for ``states``, sorted (for ``column.in_(...)``)."""
+    return sorted(state.value for state in states)
 
 
 def campaign_can_move(current: CampaignState, target: CampaignState) -> bool:
     return target in CAMPAIGN_MOVES[current]
+
+
+class InboxStatus(StrEnum):
+    """The status of a webhook inbox row (``webhook_events.status``)."""
+
+    RECEIVED = "received"  # stored, not processed yet
+    UNMATCHED = "unmatched"  # no attempt matches it yet; processed again later
+    APPLIED = "applied"  # its outcome was recorded on its attempt
+    IGNORED = "ignored"  # not applied: its attempt was already final, or set aside
+    INVALID = "invalid"  # its body could not be read; kept with the reason
+
+
+INBOX_ACTIVE = frozenset({InboxStatus.RECEIVED, InboxStatus.UNMATCHED})
+INBOX_FINAL = frozenset({InboxStatus.APPLIED, InboxStatus.IGNORED, InboxStatus.INVALID})
+
+
+class OutboxStatus(StrEnum):
+    """The status of a notification outbox row (``notifications.status``)."""
+
+    PENDING = "pending"  # due at next_try_at (or claimed by a sender until then)
+    DELIVERED = "delivered"
+    DEAD = "dead"  # tries used up; back to pending only by an operator's re-drive
+
+
+OUTBOX_ACTIVE = frozenset({OutboxStatus.PENDING})
+OUTBOX_FINAL = frozenset({OutboxStatus.DELIVERED, OutboxStatus.DEAD})

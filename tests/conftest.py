@@ -193,3 +193,13 @@ async def runtime(database_url: str, redis_prefix: str) -> AsyncIterator[Runtime
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def sqlite_runtime(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
+    """A runtime on SQLite only, for behaviour that does not depend on the backend."""
+    opened = await Runtime.open(engine_settings(sqlite_url, redis_prefix))
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -1,4 +1,5 @@
-"""The moves allowed between campaign, contact and attempt states."""
+"""The moves allowed between campaign, contact and attempt states, and the inbox and outbox
+statuses."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from campaign_engine.states import (
     CONTACT_ACTIVE,
     CONTACT_FINAL,
     CONTACT_WAITING,
+    INBOX_ACTIVE,
+    INBOX_FINAL,
+    OUTBOX_ACTIVE,
+    OUTBOX_FINAL,
     AttemptState,
     CampaignState,
     ContactState,
-    attempt_can_move,
+    InboxStatus,
+    OutboxStatus,
     campaign_can_move,
+    sources_of,
+    state_values,
 )
 
 A = AttemptState
@@ -42,6 +50,7 @@ def test_every_contact_state_is_exactly_one_of_waiting_active_final() -> None:
         (A.DIALING, A.UNKNOWN),
         (A.DIALING, A.NOT_SENT),
         (A.DIALING, A.ENDED),  # the webhook beat the start response
+        (A.DIALING, A.EXPIRED),  # still dialing long past its deadline: the reconciler closes it
         (A.STARTED, A.ENDED),
         (A.STARTED, A.EXPIRED),
         (A.UNKNOWN, A.STARTED),  # the reconciler found the call
@@ -51,7 +60,8 @@ def test_every_contact_state_is_exactly_one_of_waiting_active_final() -> None:
     ],
 )
 def test_attempt_moves_forward(current: AttemptState, target: AttemptState) -> None:
-    assert attempt_can_move(current, target)
+    assert target in ATTEMPT_MOVES[current]
+    assert current in sources_of(target)
 
 
 @pytest.mark.parametrize(
@@ -63,24 +73,94 @@ def test_attempt_moves_forward(current: AttemptState, target: AttemptState) -> N
         (A.STARTED, A.NOT_SENT),  # Vocobase accepted it: it was sent
         (A.UNKNOWN, A.NOT_SENT),  # it may have been sent
         (A.STARTED, A.LOST),
-        (A.DIALING, A.LOST),
-        (A.DIALING, A.EXPIRED),
+        (A.DIALING, A.LOST),  # only an unknown start is looked up and found missing
     ],
 )
 def test_attempt_never_moves_backwards_or_claims_a_sent_call_was_not_sent(
     current: AttemptState, target: AttemptState
 ) -> None:
-    assert not attempt_can_move(current, target)
+    assert target not in ATTEMPT_MOVES[current]
+    assert current not in sources_of(target)
 
 
 @pytest.mark.parametrize("final", sorted(ATTEMPT_FINAL))
 def test_final_attempt_states_never_move(final: AttemptState) -> None:
-    assert not any(attempt_can_move(final, target) for target in AttemptState)
+    assert ATTEMPT_MOVES[final] == frozenset()
+    assert not any(final in sources_of(target) for target in AttemptState)
 
 
 @pytest.mark.parametrize("state", list(AttemptState))
 def test_no_attempt_state_moves_to_itself(state: AttemptState) -> None:
-    assert not attempt_can_move(state, state)
+    assert state not in sources_of(state)
+
+
+@pytest.mark.parametrize("state", sorted(ATTEMPT_OPEN))
+def test_every_open_attempt_state_can_reach_a_final_one(state: AttemptState) -> None:
+    seen = {state}
+    frontier = [state]
+    while frontier:
+        for target in ATTEMPT_MOVES[frontier.pop()]:
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen & ATTEMPT_FINAL
+
+
+def test_sources_of_is_the_table_read_backwards() -> None:
+    for current in AttemptState:
+        for target in AttemptState:
+            assert (current in sources_of(target)) == (target in ATTEMPT_MOVES[current])
+    assert sources_of(A.DIALING) == frozenset()  # an attempt is created dialing
+
+
+@pytest.mark.parametrize(
+    ("target", "production_moves_from"),
+    [
+        # mark_started(_many): the start response, or the reconciler finding an unknown
+        # start's call; an attempt a fast webhook already ended keeps its outcome.
+        (A.STARTED, {A.DIALING, A.UNKNOWN}),
+        # mark_unknown and the orphaned-dialing sweep.
+        (A.UNKNOWN, {A.DIALING}),
+        # mark_not_sent: only a request that certainly never left.
+        (A.NOT_SENT, {A.DIALING}),
+        # record_outcomes (webhook or polling): any open attempt.
+        (A.ENDED, set(ATTEMPT_OPEN)),
+        # expire_attempts, from the reconciler: any attempt open past its deadline.
+        (A.EXPIRED, set(ATTEMPT_OPEN)),
+        # the reconciler: an unknown start Vocobase has no call for.
+        (A.LOST, {A.UNKNOWN}),
+    ],
+)
+def test_the_guards_built_from_the_table_are_the_moves_production_makes(
+    target: AttemptState, production_moves_from: set[AttemptState]
+) -> None:
+    assert sources_of(target) == production_moves_from
+
+
+def test_state_values_are_the_stored_strings_sorted() -> None:
+    assert state_values(ATTEMPT_OPEN) == ["dialing", "started", "unknown"]
+    assert state_values(sources_of(A.NOT_SENT)) == ["dialing"]
+    assert all(type(value) is str for value in state_values(InboxStatus))
+
+
+def test_inbox_statuses_are_the_stored_strings_each_active_or_final() -> None:
+    assert {status.value for status in InboxStatus} == {
+        "received",
+        "unmatched",
+        "applied",
+        "ignored",
+        "invalid",
+    }
+    assert {InboxStatus.RECEIVED, InboxStatus.UNMATCHED} == INBOX_ACTIVE
+    assert set(InboxStatus) == INBOX_ACTIVE | INBOX_FINAL
+    assert not INBOX_ACTIVE & INBOX_FINAL
+
+
+def test_outbox_statuses_are_the_stored_strings_each_active_or_final() -> None:
+    assert [status.value for status in OutboxStatus] == ["pending", "delivered", "dead"]
+    assert {OutboxStatus.PENDING} == OUTBOX_ACTIVE
+    assert set(OutboxStatus) == OUTBOX_ACTIVE | OUTBOX_FINAL
+    assert not OUTBOX_ACTIVE & OUTBOX_FINAL
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from campaign_engine.campaigns.retry_policy import Decision
-from campaign_engine.campaigns.window_check import ContactCalendar, calendar_of
-from campaign_engine.db.models import Campaign, utcnow
+from campaign_engine.campaigns.window_check import ContactCalendar
 from campaign_engine.states import CAMPAIGN_TERMINAL, CampaignState, ContactState
 
 NO_TIME_LEFT = "no allowed calling time left for a retry"
@@ -46,27 +42,3 @@ def placed(
     if moment is None:
         return Decision(ContactState.EXHAUSTED, None, NO_TIME_LEFT), None
     return decision, moment
-
-
-async def place_retry(
-    session: AsyncSession,
-    campaign_id: str,
-    contact_id: int,
-    decision: Decision,
-    now: datetime | None = None,
-) -> tuple[Decision, datetime | None]:
-    """The decision to apply and, for a retry, its moment (``next_attempt_at``)."""
-    if decision.final_state is not None:
-        return decision, None
-    row = (
-        await session.execute(
-            select(Campaign.state, Campaign.state_reason).where(Campaign.id == campaign_id)
-        )
-    ).first()
-    return placed(
-        decision,
-        campaign_state=row.state if row else None,
-        campaign_reason=row.state_reason if row else None,
-        calendar=await calendar_of(session, contact_id),
-        now=now or utcnow(),
-    )

@@ -19,6 +19,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.db.models import Campaign, Contact
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.keys import RedisKeys
 from campaign_engine.states import CampaignState, ContactState
 
@@ -42,6 +43,7 @@ async def unqueue(
             ),
             queued_at=None,
             last_error=reason,
+            last_failure_kind=FailureKind.CAMPAIGN_NOT_RUNNING.value,
         )
         .returning(Contact.id, Contact.attempts_count)
         .execution_options(synchronize_session=False)

@@ -16,8 +16,10 @@ from campaign_engine.cli.common import console, db_session, fail, print_json, ru
 from campaign_engine.db.models import Notification, utcnow
 from campaign_engine.notifications import outbox
 from campaign_engine.notifications.payload import EVENTS, iso
+from campaign_engine.states import OutboxStatus
 
 app = typer.Typer(no_args_is_help=True)
+_STATUSES = tuple(status.value for status in OutboxStatus)
 
 
 def _row(item: Notification) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def _row(item: Notification) -> dict[str, Any]:
         "attempt_id": item.attempt_id,
         "status": item.status,
         "tries": item.tries,
-        "next_try_at": iso(item.next_try_at) if item.status == outbox.PENDING else None,
+        "next_try_at": iso(item.next_try_at) if item.status == OutboxStatus.PENDING else None,
         "last_error": item.last_error,
         "created_at": iso(item.created_at),
         "delivered_at": iso(item.delivered_at),
@@ -41,18 +43,18 @@ def list_notifications(
     ctx: typer.Context,
     dead: bool = typer.Option(False, "--dead", help="Only the dead-letter list."),
     status: str | None = typer.Option(
-        None, "--status", help=f"Only this status: {', '.join(outbox.STATUSES)}."
+        None, "--status", help=f"Only this status: {', '.join(_STATUSES)}."
     ),
     campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List notifications, newest first, with their tries and last error."""
-    if dead and status not in (None, outbox.DEAD):
+    if dead and status not in (None, OutboxStatus.DEAD):
         fail("--dead and --status disagree")
-    wanted = outbox.DEAD if dead else status
-    if wanted is not None and wanted not in outbox.STATUSES:
-        fail(f"unknown status {wanted!r}; expected one of {', '.join(outbox.STATUSES)}")
+    wanted = OutboxStatus.DEAD.value if dead else status
+    if wanted is not None and wanted not in _STATUSES:
+        fail(f"unknown status {wanted!r}; expected one of {', '.join(_STATUSES)}")
     settings = settings_from(ctx)
 
     async def load() -> tuple[list[dict[str, Any]], dict[str, int]]:

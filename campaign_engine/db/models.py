@@ -134,6 +134,8 @@ class Contact(Base):
     queued_at: Mapped[datetime | None]
     last_outcome: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What kind of failure last_error is (a FailureKind), when the engine knows it.
+    last_failure_kind: Mapped[str | None] = mapped_column(String(32))
     source_line: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -168,6 +170,8 @@ class CallAttempt(Base):
     answered_by: Mapped[str | None] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    # What kind of failure ``error`` is (a FailureKind): readers compare this, never the text.
+    failure_kind: Mapped[str | None] = mapped_column(String(32))
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     credits_used: Mapped[float | None] = mapped_column(Float)
     recording_url: Mapped[str | None] = mapped_column(Text)

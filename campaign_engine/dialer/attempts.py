@@ -28,10 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.dialer.targets import DialTarget
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.outcomes.closing import close_without_call
-from campaign_engine.states import AttemptState, CampaignState, ContactState
+from campaign_engine.states import (
+    AttemptState,
+    CampaignState,
+    ContactState,
+    sources_of,
+    state_values,
+)
 
 _QUEUED = ContactState.QUEUED.value
 _DIALING = ContactState.DIALING.value
@@ -50,10 +57,12 @@ async def hand_back(
     due_at: datetime | None = None,
     parked: bool = False,
     reason: str | None,
+    kind: FailureKind | None = None,
 ) -> int:
     """Return queued contacts to waiting without an attempt (campaign paused, no slot,
     outside the window): due again at ``due_at``, or after ``delay_seconds``; ``parked``
-    ones wait with no time at all (no allowed moment is left for them)."""
+    ones wait with no time at all (no allowed moment is left for them). ``reason`` becomes
+    their ``last_error`` and ``kind`` its ``last_failure_kind`` (``None`` clears it)."""
     if not targets:
         return 0
     next_at = None if parked else due_at or utcnow() + timedelta(seconds=delay_seconds)
@@ -65,6 +74,7 @@ async def hand_back(
             queued_at=None,
             next_attempt_at=next_at,
             last_error=reason,
+            last_failure_kind=kind,
         )
         .execution_options(synchronize_session=False)
     )
@@ -131,7 +141,12 @@ async def claim(
             select(Campaign.state).where(Campaign.id == campaign_id)
         )
         if campaign_state != CampaignState.RUNNING.value:
-            await hand_back(session, targets, reason=f"campaign {campaign_state}")
+            await hand_back(
+                session,
+                targets,
+                reason=f"campaign {campaign_state}",
+                kind=FailureKind.CAMPAIGN_NOT_RUNNING,
+            )
         return {}
     now = utcnow()
     # An executemany (one compiled statement, cached) rather than a VALUES list of varying
@@ -183,7 +198,7 @@ async def mark_started_many(
     assert isinstance(table, Table)
     # No IN list here: an executemany cannot expand one.
     still_open = or_(
-        table.c.state == AttemptState.DIALING.value, table.c.state == AttemptState.UNKNOWN.value
+        *(table.c.state == state for state in state_values(sources_of(AttemptState.STARTED)))
     )
     await session.execute(
         update(table)
@@ -222,25 +237,37 @@ async def mark_started(
 
 
 async def mark_not_sent(
-    session: AsyncSession, attempt_ids: Sequence[int], *, error: str, delay_seconds: float
+    session: AsyncSession,
+    attempt_ids: Sequence[int],
+    *,
+    error: str,
+    kind: FailureKind,
+    delay_seconds: float,
 ) -> None:
     """The requests certainly never reached Vocobase: the attempts cost their contacts
-    nothing, and the contacts wait ``delay_seconds`` for a fresh attempt."""
+    nothing, and the contacts wait ``delay_seconds`` for a fresh attempt. ``kind`` says why
+    (a 429, a connect error...), on the attempts and on their contacts."""
     if not attempt_ids:
         return
     moved = await session.execute(
         update(CallAttempt)
         .where(
             CallAttempt.id.in_(list(attempt_ids)),
-            CallAttempt.state == AttemptState.DIALING.value,
+            CallAttempt.state.in_(state_values(sources_of(AttemptState.NOT_SENT))),
         )
-        .values(state=AttemptState.NOT_SENT.value, error=error, ended_at=utcnow())
+        .values(
+            state=AttemptState.NOT_SENT.value, error=error, failure_kind=kind, ended_at=utcnow()
+        )
         .returning(CallAttempt.id, CallAttempt.contact_id, CallAttempt.campaign_id)
         .execution_options(synchronize_session=False)
     )
     rows = moved.all()
     await give_attempts_back(
-        session, [row.contact_id for row in rows], error=error, delay_seconds=delay_seconds
+        session,
+        [row.contact_id for row in rows],
+        error=error,
+        kind=kind,
+        delay_seconds=delay_seconds,
     )
     detail = f"{error}; the contact waits {delay_seconds:g}s for a fresh attempt"
     state_log.note(
@@ -253,9 +280,15 @@ async def mark_not_sent(
 
 
 async def give_attempts_back(
-    session: AsyncSession, contact_ids: Sequence[int], *, error: str, delay_seconds: float
+    session: AsyncSession,
+    contact_ids: Sequence[int],
+    *,
+    error: str,
+    delay_seconds: float,
+    kind: FailureKind | None = None,
 ) -> None:
-    """Undo the claims' count and let the contacts wait for fresh attempts."""
+    """Undo the claims' count and let the contacts wait for fresh attempts; ``error`` becomes
+    their ``last_error`` and ``kind`` its ``last_failure_kind`` (``None`` clears it)."""
     if not contact_ids:
         return
     await session.execute(
@@ -270,15 +303,23 @@ async def give_attempts_back(
             attempts_count=Contact.attempts_count - 1,
             next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
             last_error=error,
+            last_failure_kind=kind,
         )
         .execution_options(synchronize_session=False)
     )
 
 
 async def give_attempt_back(
-    session: AsyncSession, contact_id: int, *, error: str, delay_seconds: float
+    session: AsyncSession,
+    contact_id: int,
+    *,
+    error: str,
+    delay_seconds: float,
+    kind: FailureKind | None = None,
 ) -> None:
-    await give_attempts_back(session, [contact_id], error=error, delay_seconds=delay_seconds)
+    await give_attempts_back(
+        session, [contact_id], error=error, delay_seconds=delay_seconds, kind=kind
+    )
 
 
 async def mark_unknown(session: AsyncSession, attempt_ids: Sequence[int], *, error: str) -> None:
@@ -289,9 +330,9 @@ async def mark_unknown(session: AsyncSession, attempt_ids: Sequence[int], *, err
         update(CallAttempt)
         .where(
             CallAttempt.id.in_(list(attempt_ids)),
-            CallAttempt.state == AttemptState.DIALING.value,
+            CallAttempt.state.in_(state_values(sources_of(AttemptState.UNKNOWN))),
         )
-        .values(state=AttemptState.UNKNOWN.value, error=error)
+        .values(state=AttemptState.UNKNOWN.value, error=error, failure_kind=FailureKind.UNKNOWN)
         .returning(CallAttempt.id, CallAttempt.contact_id, CallAttempt.campaign_id)
         .execution_options(synchronize_session=False)
     )

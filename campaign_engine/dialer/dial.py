@@ -26,6 +26,7 @@ from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts, gate
 from campaign_engine.dialer.targets import DialTarget, load_targets
 from campaign_engine.dialer.wave import run_wave
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.limits.plan import LimitPlan, slot_names_for, start_plan
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import CampaignState, ContactState
@@ -56,7 +57,9 @@ async def _admit(runtime: Runtime, contact_ids: list[int], tally: Counter[str]) 
             if target.campaign_state != CampaignState.RUNNING.value:
                 stopped[target.campaign_state].append(target)
         for state, group in stopped.items():
-            await attempts.hand_back(session, group, reason=f"campaign {state}")
+            await attempts.hand_back(
+                session, group, reason=f"campaign {state}", kind=FailureKind.CAMPAIGN_NOT_RUNNING
+            )
             tally["campaign-not-running"] += len(group)
         running = [t for t in queued if t.campaign_state == CampaignState.RUNNING.value]
         allowed, refused = await gate.admit(
@@ -99,7 +102,7 @@ async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
         await asyncio.sleep(min(grants.wait_ms / 1000, remaining, 1.0))
     if waiting:
         async with runtime.sessions() as session, session.begin():
-            await attempts.hand_back(session, waiting, reason=None)
+            await attempts.hand_back(session, waiting, reason=None, kind=FailureKind.NO_SLOT)
         tally["no-slot"] += len(waiting)
     for result in await asyncio.gather(*waves, return_exceptions=True):
         if isinstance(result, BaseException):
@@ -139,7 +142,12 @@ async def _still_in_window(
         for target in behind:
             hold = late[target.contact_id]
             await attempts.hand_back(
-                session, [target], due_at=hold.until, parked=hold.until is None, reason=hold.reason
+                session,
+                [target],
+                due_at=hold.until,
+                parked=hold.until is None,
+                reason=hold.reason,
+                kind=FailureKind.NOT_NOW if hold.until else FailureKind.PARKED,
             )
     tally["not-now"] += len(behind)
     return [t for t in wave if t.contact_id not in late]

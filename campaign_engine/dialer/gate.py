@@ -28,6 +28,7 @@ from campaign_engine.campaigns.window_check import (
 from campaign_engine.contacts.suppression import describe, suppressed_among
 from campaign_engine.dialer import attempts
 from campaign_engine.dialer.targets import DialTarget
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.states import ContactState
 
 ALLOWED = "allowed"
@@ -126,5 +127,6 @@ async def admit(
                 due_at=verdict.retry_at,
                 parked=verdict.kind == PARKED,
                 reason=verdict.reason,
+                kind=FailureKind.PARKED if verdict.kind == PARKED else FailureKind.NOT_NOW,
             )
     return allowed, tally

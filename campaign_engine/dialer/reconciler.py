@@ -46,6 +46,7 @@ from campaign_engine.dialer.call_listing import (
     partial_listing,
     report_from_call,
 )
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
@@ -53,7 +54,7 @@ from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.outcomes.record import Recorded, expire_attempt, record_outcome
 from campaign_engine.runtime import Runtime
-from campaign_engine.states import ATTEMPT_OPEN, AttemptState
+from campaign_engine.states import AttemptState, InboxStatus, sources_of, state_values
 from campaign_engine.vocobase.errors import NotFound, RateLimited, VocobaseError
 from campaign_engine.vocobase.schemas import Call, CallDetail
 from campaign_engine.webhooks.apply import process_event, waiting_events
@@ -154,10 +155,14 @@ class Reconciler:
                 await session.scalars(
                     update(CallAttempt)
                     .where(
-                        CallAttempt.state == AttemptState.DIALING.value,
+                        CallAttempt.state.in_(state_values(sources_of(AttemptState.UNKNOWN))),
                         CallAttempt.claimed_at <= cutoff,
                     )
-                    .values(state=AttemptState.UNKNOWN.value, error=error)
+                    .values(
+                        state=AttemptState.UNKNOWN.value,
+                        error=error,
+                        failure_kind=FailureKind.UNKNOWN.value,
+                    )
                     .returning(CallAttempt)
                     .execution_options(synchronize_session=False)
                 )
@@ -184,7 +189,7 @@ class Reconciler:
                 await session.execute(
                     select(CallAttempt.id, CallAttempt.state, CallAttempt.deadline_at)
                     .where(
-                        CallAttempt.state.in_([state.value for state in ATTEMPT_OPEN]),
+                        CallAttempt.state.in_(state_values(sources_of(AttemptState.EXPIRED))),
                         CallAttempt.deadline_at <= now - self.expire_after,
                     )
                     .order_by(CallAttempt.deadline_at)
@@ -271,7 +276,7 @@ class Reconciler:
         async with self.runtime.sessions() as session:
             waiting = await waiting_events(session, call_id=call_id, session_id=session_id)
         statuses = [await process_event(self.runtime, event_id) for event_id in waiting]
-        return "applied" in statuses
+        return InboxStatus.APPLIED in statuses
 
     async def _recent_calls(self, oldest: datetime, stats: ReconcileStats) -> Listing | None:
         """Calls created since ``oldest``, newest first; None when not one page was read."""
@@ -344,14 +349,16 @@ class Reconciler:
                 update(CallAttempt)
                 .where(
                     CallAttempt.id == attempt.id,
-                    CallAttempt.state == AttemptState.UNKNOWN.value,
+                    CallAttempt.state.in_(state_values(sources_of(AttemptState.LOST))),
                 )
                 .values(state=AttemptState.LOST.value, ended_at=utcnow())
             )
             if not getattr(moved, "rowcount", 0):
                 return
             error = "start request failed and Vocobase has no such call"
-            await give_attempt_back(session, attempt.contact_id, error=error, delay_seconds=0)
+            await give_attempt_back(
+                session, attempt.contact_id, error=error, delay_seconds=0, kind=FailureKind.LOST
+            )
             detail = f"{error}; the contact may be dialed again"
             state_log.note(session, [_change(attempt, "lost", detail)])
         stats.lost += 1

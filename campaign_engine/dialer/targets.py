@@ -111,9 +111,3 @@ async def load_targets(session: AsyncSession, contact_ids: Sequence[int]) -> lis
             )
         )
     return targets
-
-
-async def load_target(session: AsyncSession, contact_id: int) -> DialTarget | None:
-    """One contact's target, or None if it no longer exists."""
-    found = await load_targets(session, [contact_id])
-    return found[0] if found else None

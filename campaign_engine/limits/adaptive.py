@@ -61,8 +61,10 @@ async def after_rate_limited(
     if kind == "concurrency":
         lowered = lowered_concurrency(state.concurrency(limits))
         await redis.set(keys.lowered_concurrency, lowered, ex=ADAPTIVE_MEMORY_SECONDS)
-        # Vocobase may have changed the partner's limit: read it again on the next tick.
-        await redis.delete(keys.learned_concurrency)
+        # Vocobase may have changed the partner's limit: read it again on the next tick
+        # (unless it was read just now, judging this 429).
+        if not await redis.exists(keys.partner_reading):
+            await redis.delete(keys.learned_concurrency)
         return
     factor = lowered_rate_factor(state.rate_factor)
     await redis.set(keys.lowered_rate, repr(factor), ex=ADAPTIVE_MEMORY_SECONDS)

@@ -29,6 +29,7 @@ from campaign_engine.db.models import utcnow
 from campaign_engine.notifications import outbox
 from campaign_engine.notifications.backoff import RetrySchedule
 from campaign_engine.notifications.payload import envelope, iso
+from campaign_engine.states import OutboxStatus
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class Notifier:
                     session, one.claimed, error=one.error, now=now, schedule=self.schedule
                 )
                 stats.failed += 1
-                if status == outbox.DEAD:
+                if status == OutboxStatus.DEAD:
                     stats.dead += 1
                     log.warning(
                         "notification %s is dead after %s tries: %s",

@@ -33,7 +33,7 @@ from campaign_engine.notifications.payload import (
     closed_payload,
     final_payload,
 )
-from campaign_engine.states import CONTACT_FINAL
+from campaign_engine.states import CONTACT_FINAL, OutboxStatus
 
 # Contacts read per statement when many are closed at once (a campaign canceled).
 CLOSED_CHUNK = 1000
@@ -96,7 +96,7 @@ def _row(
         "attempt_id": attempt.id if attempt else None,
         "kind": kind,
         "payload": payload,
-        "status": "pending",
+        "status": OutboxStatus.PENDING.value,
         "tries": 0,
         "next_try_at": now,
         "created_at": now,

@@ -7,8 +7,9 @@ runs one writer at a time, which gives the same). The outcome of a try is writte
 the row is still the one we claimed (same ``tries``, still pending): a sender whose lease
 ran out cannot overwrite a newer try. Delivery is therefore at least once, never lost.
 
-Statuses: ``pending`` → ``delivered`` | ``dead`` (tries used up); ``dead`` → ``pending``
-again only by an operator's re-drive, with a fresh budget.
+Statuses (:class:`~campaign_engine.states.OutboxStatus`): ``pending`` → ``delivered`` |
+``dead`` (tries used up); ``dead`` → ``pending`` again only by an operator's re-drive, with
+a fresh budget.
 """
 
 from __future__ import annotations
@@ -22,11 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import Notification
 from campaign_engine.notifications.backoff import RetrySchedule
+from campaign_engine.states import OutboxStatus
 
-PENDING = "pending"
-DELIVERED = "delivered"
-DEAD = "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
 ERROR_LIMIT = 500
 
 
@@ -48,7 +46,7 @@ async def claim_due(
     """Take up to ``limit`` due rows (oldest first) for ``lease_seconds``."""
     due = (
         select(Notification.id)
-        .where(Notification.status == PENDING, Notification.next_try_at <= now)
+        .where(Notification.status == OutboxStatus.PENDING.value, Notification.next_try_at <= now)
         .order_by(Notification.id)
         .limit(limit)
     )
@@ -65,7 +63,7 @@ async def claim_due(
         update(Notification)
         .where(
             Notification.id.in_(candidates),
-            Notification.status == PENDING,
+            Notification.status == OutboxStatus.PENDING.value,
             Notification.next_try_at <= now,
         )
         .values(tries=Notification.tries + 1, next_try_at=now + timedelta(seconds=lease_seconds))
@@ -91,10 +89,10 @@ async def mark_delivered(session: AsyncSession, claimed: Claimed, *, now: dateti
         update(Notification)
         .where(
             Notification.id == claimed.id,
-            Notification.status == PENDING,
+            Notification.status == OutboxStatus.PENDING.value,
             Notification.tries == claimed.tries,
         )
-        .values(status=DELIVERED, delivered_at=now, last_error=None)
+        .values(status=OutboxStatus.DELIVERED.value, delivered_at=now, last_error=None)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
@@ -111,15 +109,15 @@ async def mark_failed(
     """Record a failed try: back off, or go dead after the last one; the new status, or
     None when the row is no longer ours."""
     if schedule.gives_up_after(claimed.tries):
-        status, next_try_at = DEAD, now
+        status, next_try_at = OutboxStatus.DEAD.value, now
     else:
-        status = PENDING
+        status = OutboxStatus.PENDING.value
         next_try_at = now + timedelta(seconds=schedule.delay_after(claimed.tries))
     result = await session.execute(
         update(Notification)
         .where(
             Notification.id == claimed.id,
-            Notification.status == PENDING,
+            Notification.status == OutboxStatus.PENDING.value,
             Notification.tries == claimed.tries,
         )
         .values(status=status, next_try_at=next_try_at, last_error=error[:ERROR_LIMIT])
@@ -148,7 +146,7 @@ async def count_by_status(session: AsyncSession, campaign_id: str | None = None)
     query = select(Notification.status, func.count()).group_by(Notification.status)
     if campaign_id is not None:
         query = query.where(Notification.campaign_id == campaign_id)
-    counts = {status: 0 for status in STATUSES}
+    counts = {status.value: 0 for status in OutboxStatus}
     for status, count in (await session.execute(query)).all():
         counts[status] = int(count)
     return counts
@@ -166,13 +164,13 @@ async def redrive(
     ``ids`` picks rows (only dead ones move: a pending or delivered row is left alone);
     without ``ids`` every dead row (of ``campaign_id``, when given) is re-driven.
     """
-    query = update(Notification).where(Notification.status == DEAD)
+    query = update(Notification).where(Notification.status == OutboxStatus.DEAD.value)
     if ids is not None:
         query = query.where(Notification.id.in_(ids))
     if campaign_id is not None:
         query = query.where(Notification.campaign_id == campaign_id)
     result = await session.execute(
-        query.values(status=PENDING, tries=0, next_try_at=now).execution_options(
+        query.values(status=OutboxStatus.PENDING.value, tries=0, next_try_at=now).execution_options(
             synchronize_session=False
         )
     )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.config import LimitSettings
 from campaign_engine.db.models import CallAttempt, Campaign, utcnow
+from campaign_engine.failure_kinds import REFUSED_WITH_429, kind_values
 from campaign_engine.keys import RedisKeys
 from campaign_engine.limits.limiter import Limiter
 from campaign_engine.limits.plan import (
@@ -81,7 +82,7 @@ async def limits_view(
                 .where(
                     CallAttempt.claimed_at >= now - timedelta(hours=1),
                     CallAttempt.state == AttemptState.NOT_SENT.value,
-                    CallAttempt.error.like("%429%"),
+                    CallAttempt.failure_kind.in_(kind_values(REFUSED_WITH_429)),
                 )
                 .group_by(CallAttempt.provider)
             )

@@ -19,10 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent, utcnow
+from campaign_engine.failure_kinds import REFUSED_WITH_429, kind_values
 from campaign_engine.ops.limits_view import limits_view
 from campaign_engine.ops.retry_reasons import reason_of, waiting_for_retry
 from campaign_engine.runtime import Runtime
-from campaign_engine.states import ATTEMPT_OPEN, AttemptState
+from campaign_engine.states import ATTEMPT_OPEN, AttemptState, InboxStatus
+from campaign_engine.webhooks.verify import SIGNATURE_FORMS
 
 PREFIX = "campaign_engine"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,7 +78,10 @@ async def _attempt_counts(session: AsyncSession) -> list[Metric]:
     )
     for provider, count in await session.execute(
         select(CallAttempt.provider, func.count())
-        .where(CallAttempt.state == AttemptState.NOT_SENT.value, CallAttempt.error.like("%429%"))
+        .where(
+            CallAttempt.state == AttemptState.NOT_SENT.value,
+            CallAttempt.failure_kind.in_(kind_values(REFUSED_WITH_429)),
+        )
         .group_by(CallAttempt.provider)
     ):
         refused.add_metric([provider], count)
@@ -136,7 +141,9 @@ async def _webhook_lag(session: AsyncSession) -> list[Metric]:
     lag.add_metric(["max"], max(lags, default=0.0))
     lag.add_metric(["mean"], sum(lags) / len(lags) if lags else 0.0)
     oldest = await session.scalar(
-        select(func.min(WebhookEvent.received_at)).where(WebhookEvent.status == "received")
+        select(func.min(WebhookEvent.received_at)).where(
+            WebhookEvent.status == InboxStatus.RECEIVED.value
+        )
     )
     waiting = GaugeMetricFamily(
         f"{PREFIX}_webhook_unprocessed_age_seconds", "Age of the oldest unprocessed webhook."
@@ -174,4 +181,5 @@ async def render(runtime: Runtime) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families))
     registry.register(SIGNATURE_FAILURES)
+    registry.register(SIGNATURE_FORMS)
     return generate_latest(registry)

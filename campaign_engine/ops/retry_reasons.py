@@ -1,7 +1,9 @@
 """Why a contact is waiting for another try, or was given up on: one SQL expression.
 
 The same expression groups the retry queue, filters it, drives bulk requeues and labels the
-retry-queue metric, so the CLI, the web console and Prometheus always agree.
+retry-queue metric, so the CLI, the web console and Prometheus always agree. A 429 is known
+by the failure kind the dialer stored (``contacts.last_failure_kind``), never by searching
+the error text: a reason holding a number with "429" in it is not a 429.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, String, and_, case, literal, or_
 
 from campaign_engine.db.models import Contact
+from campaign_engine.failure_kinds import REFUSED_WITH_429, kind_values
 from campaign_engine.states import ContactState
 
 RATE_LIMITED = "rate_limited"
@@ -26,7 +29,10 @@ DEAD_STATES = (
 def reason_of() -> ColumnElement[str]:
     """A contact's reason: a 429 hand-back first (it says nothing about the callee)."""
     return case(
-        (Contact.last_error.like("%429%"), literal(RATE_LIMITED, String)),
+        (
+            Contact.last_failure_kind.in_(kind_values(REFUSED_WITH_429)),
+            literal(RATE_LIMITED, String),
+        ),
         (Contact.last_outcome.in_(NAMED_OUTCOMES), Contact.last_outcome),
         else_=literal(UNKNOWN, String),
     )

@@ -47,6 +47,7 @@ async def close_without_call(
     values: dict[str, object] = {"state": state.value, "next_attempt_at": None, "queued_at": None}
     if reason is not None:
         values["last_error"] = reason
+        values["last_failure_kind"] = None  # closed for this reason, not a failed start
     rows = await session.execute(
         update(Contact)
         .where(which, Contact.state.in_([one.value for one in from_states]))

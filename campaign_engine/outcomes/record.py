@@ -7,9 +7,10 @@ contact's next step comes from the campaign's retry policy
 (:mod:`~campaign_engine.outcomes.retry`).
 
 A batch costs a fixed number of statements however many attempts it holds: the outcome
-details (one executemany UPDATE, guarded by the attempt being open), the move to the final
-state (one UPDATE ... RETURNING, the same guard: what it returns is exactly what this
-transaction concluded), the contacts' next steps and the notifications.
+details (one executemany UPDATE, guarded by the attempt being in a state that may move to
+the final one, :func:`~campaign_engine.states.sources_of`), the move to the final state (one
+UPDATE ... RETURNING, the same guard: what it returns is exactly what this transaction
+concluded), the contacts' next steps and the notifications.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.notifications.emit import emit_outcomes
 from campaign_engine.outcomes.retry import decide_next
-from campaign_engine.states import ATTEMPT_OPEN, AttemptState
+from campaign_engine.states import AttemptState, sources_of, state_values
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class Recorded:
     slot_names: tuple[str, ...] = ()
 
 
-_OPEN = tuple(state.value for state in ATTEMPT_OPEN)
 _attempts = cast(Table, CallAttempt.__table__)
 # Filled only when still empty: a webhook that beat the start response carries the ids.
 _KEEP_FIRST = ("call_id", "session_id")
@@ -144,8 +144,9 @@ def contact_rounds(contact_of: dict[int, int], attempt_ids: list[int]) -> list[l
     return rounds
 
 
-def _details_statement(columns: Sequence[str]) -> Any:
-    """UPDATE of the outcome's columns of one open attempt (parameters per attempt)."""
+def _details_statement(state: AttemptState, columns: Sequence[str]) -> Any:
+    """UPDATE of the outcome's columns of one attempt that may move to ``state``
+    (parameters per attempt)."""
     assignments: dict[str, Any] = {}
     for name in columns:
         given = bindparam(f"v_{name}", type_=_attempts.c[name].type)
@@ -160,7 +161,7 @@ def _details_statement(columns: Sequence[str]) -> Any:
         .where(
             _attempts.c.id == bindparam("b_id"),
             # executemany takes no IN lists
-            or_(*(_attempts.c.state == state for state in _OPEN)),
+            or_(*(_attempts.c.state == source for source in state_values(sources_of(state)))),
         )
         .values(assignments)
     )
@@ -207,7 +208,7 @@ async def _conclude_round(
     """Conclude attempts of distinct contacts; the Recorded of those this call moved."""
     columns = list(values[0][1])
     await session.execute(
-        _details_statement(columns),
+        _details_statement(state, columns),
         [
             {"b_id": attempt_id, **{f"v_{name}": row[name] for name in columns}}
             for attempt_id, row in values
@@ -217,7 +218,7 @@ async def _conclude_round(
         await session.scalars(
             update(CallAttempt)
             .where(CallAttempt.id.in_([attempt_id for attempt_id, _ in values]))
-            .where(CallAttempt.state.in_(_OPEN))
+            .where(CallAttempt.state.in_(state_values(sources_of(state))))
             .values(state=state.value)
             .returning(CallAttempt)
             .execution_options(populate_existing=True, synchronize_session=False)

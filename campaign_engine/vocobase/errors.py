@@ -13,7 +13,7 @@ that matters is whether a call might have been placed anyway. Every class answer
           ├── Unauthorized   401
           ├── Forbidden      403 credits, suspended partner, provider not allowed
           ├── NotFound       404
-          ├── RateLimited    429 request rate or concurrency; .retry_after, .kind
+          ├── RateLimited    429 request rate or concurrency; .retry_after, .kind (judged)
           └── ServerError    5xx (maybe_sent=True: it may have acted before failing)
 
 Other 4xx statuses raise ``APIError`` itself. ``is_campaign_fatal`` tells an error that will
@@ -108,7 +108,9 @@ class NotFound(APIError):
 
 
 class RateLimited(APIError):
-    """429: Vocobase uses one status for two limits, so ``kind`` is a guess from the text.
+    """429: Vocobase uses one status for two limits, and its code and message are not
+    documented: ``kind`` starts ``unknown`` and is judged from the engine's own counts
+    (:mod:`campaign_engine.limits.which_limit`), never from the words.
 
     ``retry_after`` is in seconds, from a ``Retry-After`` header when one was sent.
     """
@@ -128,9 +130,7 @@ class RateLimited(APIError):
             method=method, path=path, status_code=status_code, code=code, message=message
         )
         self.retry_after = retry_after
-        self.kind: RateLimitKind = (
-            kind if kind is not None else guess_rate_limit_kind(code, message)
-        )
+        self.kind: RateLimitKind = kind if kind is not None else "unknown"
 
 
 class ServerError(APIError):
@@ -164,24 +164,6 @@ def api_error_for(
     cls: type[APIError] = ServerError if status_code >= 500 else APIError
     cls = _STATUS_CLASSES.get(status_code, cls)
     return cls(method=method, path=path, status_code=status_code, code=code, message=message)
-
-
-_CONCURRENCY_WORDS = re.compile(r"concurren|active call|simultaneous")
-_RATE_WORDS = re.compile(r"(?<![a-z])rate(?![a-z])|ratelimit|too many requests|per minute")
-
-
-def guess_rate_limit_kind(code: str | None, message: str) -> RateLimitKind:
-    """Tell the concurrency limit from the request-rate limit; both arrive as 429.
-
-    The two need different waits: a concurrency 429 clears when a call ends, a rate 429
-    when the one-minute window rolls over.
-    """
-    text = f"{code or ''} {message}".lower()
-    if _CONCURRENCY_WORDS.search(text):
-        return "concurrency"
-    if _RATE_WORDS.search(text):
-        return "rate"
-    return "unknown"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

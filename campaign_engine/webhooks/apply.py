@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
 from campaign_engine.outcomes.record import CallReport, Recorded, record_outcomes
-from campaign_engine.states import ATTEMPT_OPEN
+from campaign_engine.states import ATTEMPT_OPEN, INBOX_ACTIVE, InboxStatus, state_values
 from campaign_engine.vocobase.schemas import SessionCompletedEvent
-from campaign_engine.webhooks import inbox
 from campaign_engine.webhooks.matching import find_attempts
 
 if TYPE_CHECKING:
@@ -66,14 +65,14 @@ def report_from_event(event: SessionCompletedEvent) -> CallReport:
     )
 
 
-_PENDING = (inbox.RECEIVED, inbox.UNMATCHED)
+_WAITING = state_values(INBOX_ACTIVE)
 _events = cast(Table, WebhookEvent.__table__)
 # Only an event still waiting moves: a concurrent processor of the same event (the worker
 # and the server race for early ones; SQLite has no row locks) never loses its "applied".
 _SET_STATUS = (
     update(_events)
     .where(
-        _events.c.id == bindparam("b_id"), or_(*(_events.c.status == status for status in _PENDING))
+        _events.c.id == bindparam("b_id"), or_(*(_events.c.status == status for status in _WAITING))
     )
     .values(
         status=bindparam("b_status"),
@@ -120,13 +119,13 @@ async def _apply(
     parsed: list[tuple[int, SessionCompletedEvent]] = []
     for event_id in event_ids:
         row = rows.get(event_id)
-        if row is None or row.status not in _PENDING:
+        if row is None or row.status not in _WAITING:
             done[event_id] = Applied(row.status if row else "missing")
             continue
         try:
             parsed.append((event_id, SessionCompletedEvent.model_validate_json(row.raw_body)))
         except ValidationError as exc:
-            writes.append(_status(event_id, inbox.INVALID, now, error=str(exc)[:500]))
+            writes.append(_status(event_id, InboxStatus.INVALID.value, now, error=str(exc)[:500]))
     matches = await find_attempts(session, parsed, runtime.settings.dialer.correlation_variable)
     # One event per attempt reports; any other one for the same attempt comes too late.
     reports: dict[int, tuple[int, CallReport]] = {}
@@ -134,9 +133,9 @@ async def _apply(
         attempt_id = matches.get(event_id)
         if attempt_id is None:
             # processed_at is the last try while unmatched: the sweep retries the least recent.
-            writes.append(_status(event_id, inbox.UNMATCHED, now))
+            writes.append(_status(event_id, InboxStatus.UNMATCHED.value, now))
         elif attempt_id in reports:
-            writes.append(_status(event_id, inbox.IGNORED, now, attempt_id))
+            writes.append(_status(event_id, InboxStatus.IGNORED.value, now, attempt_id))
         else:
             reports[attempt_id] = (event_id, report_from_event(event))
     recorded = await record_outcomes(
@@ -145,10 +144,10 @@ async def _apply(
     for one in recorded:
         event_id = reports[one.attempt_id][0]
         if one.applied:
-            done[event_id] = Applied(inbox.APPLIED, one)
-            writes.append(_status(event_id, inbox.APPLIED, now, one.attempt_id))
+            done[event_id] = Applied(InboxStatus.APPLIED.value, one)
+            writes.append(_status(event_id, InboxStatus.APPLIED.value, now, one.attempt_id))
         else:
-            writes.append(_status(event_id, inbox.IGNORED, now, one.attempt_id))
+            writes.append(_status(event_id, InboxStatus.IGNORED.value, now, one.attempt_id))
     if not writes:
         return done
     await session.execute(_SET_STATUS, sorted(writes, key=lambda write: int(write["b_id"])))
@@ -225,9 +224,9 @@ async def _set_aside(runtime: Runtime, event_id: int, exc: Exception) -> str:
         await session.execute(
             update(WebhookEvent)
             .where(WebhookEvent.id == event_id)
-            .values(status=inbox.INVALID, error=reason, processed_at=utcnow())
+            .values(status=InboxStatus.INVALID.value, error=reason, processed_at=utcnow())
         )
-    return inbox.INVALID
+    return InboxStatus.INVALID.value
 
 
 async def waiting_events(
@@ -244,20 +243,10 @@ async def waiting_events(
     found = await session.scalars(
         select(WebhookEvent.id).where(
             or_(*conditions),
-            WebhookEvent.status.in_([inbox.RECEIVED, inbox.UNMATCHED]),
+            WebhookEvent.status.in_(state_values(INBOX_ACTIVE)),
         )
     )
     return list(found.all())
-
-
-async def apply_waiting_events(
-    runtime: Runtime, *, call_id: str | None, session_id: str | None
-) -> None:
-    """After the start response is stored, apply any event that arrived before it."""
-    async with runtime.sessions() as session:
-        waiting = await waiting_events(session, call_id=call_id, session_id=session_id)
-    for event_id in waiting:
-        await process_event(runtime, event_id)
 
 
 async def sweep(runtime: Runtime, *, older_than_seconds: float, limit: int = 200) -> int:
@@ -275,7 +264,7 @@ async def sweep(runtime: Runtime, *, older_than_seconds: float, limit: int = 200
         received = await session.scalars(
             select(WebhookEvent.id)
             .where(
-                WebhookEvent.status == inbox.RECEIVED,
+                WebhookEvent.status == InboxStatus.RECEIVED.value,
                 WebhookEvent.received_at <= now - timedelta(seconds=older_than_seconds),
             )
             .order_by(WebhookEvent.id)
@@ -285,7 +274,7 @@ async def sweep(runtime: Runtime, *, older_than_seconds: float, limit: int = 200
         unmatched = await session.scalars(
             select(WebhookEvent.id)
             .where(
-                WebhookEvent.status == inbox.UNMATCHED,
+                WebhookEvent.status == InboxStatus.UNMATCHED.value,
                 or_(
                     WebhookEvent.processed_at.is_(None),
                     WebhookEvent.processed_at <= now - timedelta(seconds=UNMATCHED_RETRY_SECONDS),
@@ -298,7 +287,7 @@ async def sweep(runtime: Runtime, *, older_than_seconds: float, limit: int = 200
     moved = 0
     for start in range(0, len(pending), SWEEP_BATCH):
         statuses = await process_events(runtime, pending[start : start + SWEEP_BATCH])
-        moved += sum(status not in (inbox.RECEIVED, inbox.UNMATCHED) for status in statuses)
+        moved += sum(status not in INBOX_ACTIVE for status in statuses)
     return moved
 
 
@@ -321,7 +310,7 @@ async def set_aside_unmatchable(runtime: Runtime, *, now: datetime | None = None
             )
         )
         conditions = [
-            WebhookEvent.status == inbox.UNMATCHED,
+            WebhookEvent.status == InboxStatus.UNMATCHED.value,
             WebhookEvent.received_at <= now - timedelta(seconds=SET_ASIDE_AFTER_SECONDS),
         ]
         if oldest is not None:
@@ -330,7 +319,7 @@ async def set_aside_unmatchable(runtime: Runtime, *, now: datetime | None = None
             update(WebhookEvent)
             .where(*conditions)
             .values(
-                status=inbox.IGNORED,
+                status=InboxStatus.IGNORED.value,
                 processed_at=now,
                 error="no attempt of this engine matches this call",
             )

@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from campaign_engine.db.models import WebhookEvent, utcnow
 from campaign_engine.runtime import Runtime
-from campaign_engine.webhooks import inbox
+from campaign_engine.states import InboxStatus
 from campaign_engine.webhooks.apply import process_events
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,10 @@ class InboxProcessor:
         async with self.runtime.sessions() as session:
             found = await session.scalars(
                 select(WebhookEvent.id)
-                .where(WebhookEvent.status == inbox.RECEIVED, WebhookEvent.received_at <= cutoff)
+                .where(
+                    WebhookEvent.status == InboxStatus.RECEIVED.value,
+                    WebhookEvent.received_at <= cutoff,
+                )
                 .order_by(WebhookEvent.id)
                 .limit(limit)
             )

@@ -15,13 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from campaign_engine.db.models import WebhookEvent, utcnow
-
-RECEIVED = "received"
-APPLIED = "applied"
-UNMATCHED = "unmatched"
-IGNORED = "ignored"
-INVALID = "invalid"
-
+from campaign_engine.states import InboxStatus
 
 Executor = AsyncSession | AsyncConnection
 
@@ -70,7 +64,7 @@ def event_values(
         "session_id": session_id,
         "call_id": call_id,
         "event_type": event_type,
-        "status": RECEIVED,
+        "status": InboxStatus.RECEIVED.value,
         "raw_body": raw_body,
         "headers": headers,
         "duplicates": duplicates,
@@ -91,28 +85,6 @@ async def store_many(executor: Executor, rows: list[dict[str, Any]]) -> dict[str
     }
 
 
-async def store_event(
-    executor: Executor,
-    *,
-    session_id: str,
-    call_id: str | None,
-    event_type: str,
-    raw_body: bytes,
-    headers: dict[str, Any],
-) -> Stored:
-    """Insert the event, or count a duplicate on the row already there (one statement)."""
-    values = event_values(
-        session_id=session_id,
-        call_id=call_id,
-        event_type=event_type,
-        raw_body=raw_body,
-        headers=headers,
-        received_at=utcnow(),
-    )
-    event_id = (await store_many(executor, [values])).get(session_id)
-    return Stored(event_id, duplicate=event_id is None)
-
-
 async def store_invalid(
     executor: Executor, *, raw_body: bytes, headers: dict[str, Any], reason: str
 ) -> int:
@@ -122,7 +94,7 @@ async def store_invalid(
         insert(WebhookEvent)
         .values(
             session_id=None,
-            status=INVALID,
+            status=InboxStatus.INVALID.value,
             raw_body=raw_body,
             headers=headers,
             error=reason,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from campaign_engine.campaigns.windows import (
     LocalRule,
@@ -11,13 +11,10 @@ from campaign_engine.campaigns.windows import (
     next_allowed,
     to_utc,
 )
+from tests.campaigns.support import utc
 
 NY, CHICAGO, KOLKATA = "America/New_York", "America/Chicago", "Asia/Kolkata"
 WEEKDAYS = frozenset(range(5))
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
 
 
 def rule(zone: str, *windows: tuple[int, int], **fields: object) -> LocalRule:

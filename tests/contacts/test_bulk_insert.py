@@ -4,14 +4,12 @@ transaction (on both backends)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns import service
 from campaign_engine.contacts.bulk_insert import (
     insert_new_contacts,
     preferred_batch_size,
@@ -19,25 +17,10 @@ from campaign_engine.contacts.bulk_insert import (
 )
 from campaign_engine.contacts.payloads import Encoded, encoder_for
 from campaign_engine.db.models import Contact as StoredContact
-from campaign_engine.db.session import create_engine, session_factory
+from tests.contacts.conftest import NewCampaign
 
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 DUE = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 ZONES = json.dumps(["Asia/Calcutta"])
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
-    async with sessions() as session, session.begin():
-        return (await service.create_campaign(session, name="bulk", agent_id=AGENT_ID)).id
 
 
 Contact = tuple[int, str, dict[str, str]]
@@ -77,6 +60,7 @@ async def stored(
 
 async def test_contacts_are_stored_as_the_orm_reads_them(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     awkward = 'Zoë "Z" \\ \\N \t\n\r 日本 \u2028'
@@ -98,6 +82,7 @@ async def test_contacts_are_stored_as_the_orm_reads_them(
 
 async def test_numbers_already_in_the_campaign_are_returned_and_left_as_they_were(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     await insert(sessions, campaign_id, [contact(2, "+919876543210", name="first")])
@@ -117,6 +102,7 @@ async def test_numbers_already_in_the_campaign_are_returned_and_left_as_they_wer
 
 async def test_the_same_numbers_go_into_another_campaign(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     first, second = await new_campaign(sessions), await new_campaign(sessions)
     rows = [contact(2, "+919876543210"), contact(3, "+919876543211")]
@@ -128,6 +114,7 @@ async def test_the_same_numbers_go_into_another_campaign(
 
 async def test_a_rolled_back_batch_leaves_nothing_behind(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     async with sessions() as session:

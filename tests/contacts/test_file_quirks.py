@@ -6,52 +6,42 @@ with that quirk lands in the campaign with the right numbers and variables.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.campaigns import service
 from campaign_engine.contacts.importer import ImportOptions, ImportSummary, import_csv
 from campaign_engine.db.models import Contact
-from campaign_engine.db.session import create_engine, session_factory
+from tests.harness import AGENT_ID
 
 FIXTURES = Path(__file__).parent / "fixtures"
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
-
-
-@pytest.fixture
-async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def import_fixture(
-    sessions: async_sessionmaker[AsyncSession], name: str, tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], name: str, tmp_path: Path
 ) -> tuple[ImportSummary, dict[str, dict[str, str]], list[str]]:
-    async with sessions() as session, session.begin():
+    async with sqlite_sessions() as session, session.begin():
         campaign = await service.create_campaign(
             session, name=name, agent_id=AGENT_ID, default_region="IN"
         )
     rejects = tmp_path / "rejects.csv"
     summary = await import_csv(
-        sessions, campaign.id, FIXTURES / name, ImportOptions(), rejects_path=rejects
+        sqlite_sessions, campaign.id, FIXTURES / name, ImportOptions(), rejects_path=rejects
     )
-    async with sessions() as session:
+    async with sqlite_sessions() as session:
         contacts = await session.scalars(select(Contact).where(Contact.campaign_id == campaign.id))
         stored = {contact.phone_e164: contact.variables for contact in contacts}
     return summary, stored, rejects.read_text(encoding="utf-8-sig").splitlines()[1:]
 
 
 async def test_google_contacts_export_utf8_with_bom_takes_the_first_of_several_numbers(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, _ = await import_fixture(sessions, "google_contacts_utf8_bom.csv", tmp_path)
+    summary, stored, _ = await import_fixture(
+        sqlite_sessions, "google_contacts_utf8_bom.csv", tmp_path
+    )
 
     assert (summary.encoding, summary.delimiter) == ("utf-8-sig", ",")
     assert summary.phone_column == "Phone 1 - Value"
@@ -72,9 +62,9 @@ async def test_google_contacts_export_utf8_with_bom_takes_the_first_of_several_n
 
 
 async def test_excel_unicode_text_is_utf16_tab_separated_with_crlf(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, _ = await import_fixture(sessions, "excel_unicode_text.txt", tmp_path)
+    summary, stored, _ = await import_fixture(sqlite_sessions, "excel_unicode_text.txt", tmp_path)
 
     assert (summary.encoding, summary.delimiter) == ("utf-16", "\t")
     assert stored == {
@@ -84,9 +74,9 @@ async def test_excel_unicode_text_is_utf16_tab_separated_with_crlf(
 
 
 async def test_semicolon_cp1252_export_keeps_a_quoted_note_spanning_lines(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, _ = await import_fixture(sessions, "semicolon_cp1252.csv", tmp_path)
+    summary, stored, _ = await import_fixture(sqlite_sessions, "semicolon_cp1252.csv", tmp_path)
 
     assert (summary.encoding, summary.delimiter) == ("cp1252", ";")
     assert summary.phone_column == "Telefon"
@@ -97,18 +87,18 @@ async def test_semicolon_cp1252_export_keeps_a_quoted_note_spanning_lines(
 
 
 async def test_latin1_file_without_bom_is_read_as_its_8_bit_text(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, _ = await import_fixture(sessions, "latin1.csv", tmp_path)
+    summary, stored, _ = await import_fixture(sqlite_sessions, "latin1.csv", tmp_path)
 
     assert summary.encoding == "cp1252"  # Windows-1252 reads every Latin-1 letter the same
     assert stored == {"+919876543216": {"name": "Muñoz"}, "+919876543217": {"name": "Müller"}}
 
 
 async def test_crm_export_with_odd_headers_blank_lines_and_trailing_empty_columns(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, rejects = await import_fixture(sessions, "crm_messy.csv", tmp_path)
+    summary, stored, rejects = await import_fixture(sqlite_sessions, "crm_messy.csv", tmp_path)
 
     assert summary.phone_column == "PHONE NUMBER"
     assert summary.variables == ("first_name", "plan")
@@ -120,9 +110,9 @@ async def test_crm_export_with_odd_headers_blank_lines_and_trailing_empty_column
 
 
 async def test_tab_separated_file_reports_a_bad_row_with_its_line_number(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    summary, stored, rejects = await import_fixture(sessions, "tab_separated.tsv", tmp_path)
+    summary, stored, rejects = await import_fixture(sqlite_sessions, "tab_separated.tsv", tmp_path)
 
     assert (summary.encoding, summary.delimiter) == ("utf-8", "\t")
     assert stored == {"+919876543220": {"name": "Priya"}}

@@ -4,14 +4,13 @@ batches are whole, suppressed numbers are refused, and the agent's contract is e
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns import service
 from campaign_engine.contacts.importer import (
     ImportOptions,
     ImportRefused,
@@ -19,39 +18,10 @@ from campaign_engine.contacts.importer import (
     import_csv,
 )
 from campaign_engine.db.models import Campaign, Contact, Suppression
-from campaign_engine.db.session import create_engine, session_factory
+from tests.contacts.conftest import NewCampaign
+from tests.harness import AGENT_ID
 
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 HEADER = ["phone", "name", "city"]
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-async def sqlite_sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def new_campaign(
-    sessions: async_sessionmaker[AsyncSession], agent_variables: list[str] | None = None
-) -> str:
-    async with sessions() as session, session.begin():
-        campaign = await service.create_campaign(
-            session, name="pipeline", agent_id=AGENT_ID, default_region="IN"
-        )
-        campaign.agent_variables = agent_variables
-        return campaign.id
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[str]]) -> Path:
@@ -86,7 +56,7 @@ def report(path: Path) -> list[list[str]]:
 
 
 async def test_worker_processes_import_exactly_what_one_process_imports(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     path = write_csv(tmp_path / "list.csv", mixed_rows())
     serial, parallel = await new_campaign(sessions), await new_campaign(sessions)
@@ -112,7 +82,7 @@ async def test_worker_processes_import_exactly_what_one_process_imports(
 
 
 async def test_the_first_row_with_a_number_wins_across_chunks_and_batches(
-    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sqlite_sessions)
     path = write_csv(tmp_path / "list.csv", mixed_rows())
@@ -135,7 +105,7 @@ async def test_the_first_row_with_a_number_wins_across_chunks_and_batches(
 
 
 async def test_interrupted_parallel_import_keeps_whole_batches_and_a_rerun_completes_it(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     path = write_csv(tmp_path / "list.csv", mixed_rows())
@@ -158,7 +128,7 @@ async def test_interrupted_parallel_import_keeps_whole_batches_and_a_rerun_compl
 
 
 async def test_suppressed_numbers_are_rejected_at_import_with_the_entry_that_forbids_them(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id, other = await new_campaign(sessions), await new_campaign(sessions)
     async with sessions() as session, session.begin():
@@ -184,9 +154,9 @@ async def test_suppressed_numbers_are_rejected_at_import_with_the_entry_that_for
 
 
 async def test_drop_undeclared_leaves_out_the_columns_the_agent_does_not_declare(
-    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
-    campaign_id = await new_campaign(sqlite_sessions, ["name", "ce_attempt_id"])
+    campaign_id = await new_campaign(sqlite_sessions, agent_variables=["name", "ce_attempt_id"])
     path = write_csv(tmp_path / "list.csv", [["9876543210", "Asha", "Pune"]])
     options = ImportOptions(engine_variables=("ce_attempt_id",))
 
@@ -207,7 +177,7 @@ async def test_drop_undeclared_leaves_out_the_columns_the_agent_does_not_declare
 
 
 async def test_the_agents_variables_are_asked_for_once_and_kept_on_the_campaign(
-    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sqlite_sessions)
     asked: list[str] = []
@@ -232,7 +202,7 @@ async def test_the_agents_variables_are_asked_for_once_and_kept_on_the_campaign(
 
 
 async def test_a_file_the_fetched_agent_would_refuse_is_refused_before_any_row(
-    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sqlite_sessions)
 
@@ -246,7 +216,7 @@ async def test_a_file_the_fetched_agent_would_refuse_is_refused_before_any_row(
 
 
 async def test_byte_chunks_import_what_reading_the_file_record_by_record_imports(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     """A CSV file is cut into byte chunks the workers parse; a UTF-16 one (which cannot be
     cut as bytes) is read record by record here. Same rows, awkward ones included, give the

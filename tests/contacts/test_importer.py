@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,30 +19,10 @@ from campaign_engine.contacts.importer import (
 from campaign_engine.contacts.suppression import NUMBER
 from campaign_engine.contacts.suppression_list import add_entries, number_pattern
 from campaign_engine.db.models import Contact
-from campaign_engine.db.session import create_engine, session_factory
+from tests.contacts.conftest import NewCampaign
+from tests.harness import AGENT_ID
 
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 ENGINE_VARIABLES = ("ce_attempt_id",)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def new_campaign(
-    sessions: async_sessionmaker[AsyncSession], *, agent_variables: list[str] | None = None
-) -> str:
-    async with sessions() as session, session.begin():
-        campaign = await service.create_campaign(
-            session, name="import test", agent_id=AGENT_ID, default_region="IN"
-        )
-        campaign.agent_variables = agent_variables
-        return campaign.id
 
 
 async def contacts_of(
@@ -96,7 +75,7 @@ FIRST = [
 
 
 async def test_import_adds_each_contact_with_its_e164_number_and_variables(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     summary = await run_import(sessions, campaign_id, write_csv(tmp_path / "a.csv", FIRST))
@@ -115,7 +94,7 @@ async def test_import_adds_each_contact_with_its_e164_number_and_variables(
 
 
 async def test_reimporting_the_same_file_adds_nobody_and_reports_every_row_as_in_campaign(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     path = write_csv(tmp_path / "a.csv", FIRST)
@@ -137,7 +116,7 @@ async def test_reimporting_the_same_file_adds_nobody_and_reports_every_row_as_in
 
 
 async def test_overlapping_second_file_adds_only_the_new_numbers(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     await run_import(sessions, campaign_id, write_csv(tmp_path / "a.csv", FIRST))
@@ -158,7 +137,7 @@ async def test_overlapping_second_file_adds_only_the_new_numbers(
 
 
 async def test_same_numbers_in_another_campaign_are_not_duplicates(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     path = write_csv(tmp_path / "a.csv", FIRST)
     first = await new_campaign(sessions)
@@ -171,7 +150,7 @@ async def test_same_numbers_in_another_campaign_are_not_duplicates(
 
 
 async def test_dry_run_reports_what_would_happen_and_writes_nothing(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     rows = [*FIRST, ["12345", "Bad", "Nowhere"], ["98765 43210", "Asha twice", "Pune"]]
@@ -186,7 +165,7 @@ async def test_dry_run_reports_what_would_happen_and_writes_nothing(
 
 
 async def test_dry_run_reports_suppressed_numbers_with_their_entry(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     async with sessions() as session, session.begin():
@@ -207,7 +186,7 @@ async def test_dry_run_reports_suppressed_numbers_with_their_entry(
 
 
 async def test_a_reject_report_that_would_overwrite_the_file_being_imported_is_refused(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     path = write_csv(tmp_path / "a.csv", FIRST)
@@ -224,7 +203,7 @@ async def test_a_reject_report_that_would_overwrite_the_file_being_imported_is_r
 
 
 async def test_dry_run_after_an_import_reports_the_numbers_already_in_the_campaign(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     path = write_csv(tmp_path / "a.csv", FIRST)
@@ -236,7 +215,7 @@ async def test_dry_run_after_an_import_reports_the_numbers_already_in_the_campai
 
 
 async def test_fixed_reject_report_imports_the_rows_it_holds(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     rows = [
@@ -274,7 +253,7 @@ async def test_fixed_reject_report_imports_the_rows_it_holds(
 
 
 async def test_file_with_columns_the_agent_does_not_declare_is_refused_before_any_import(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions, agent_variables=["first_name", "ce_attempt_id"])
     rejects = tmp_path / "rejects.csv"
@@ -298,7 +277,7 @@ async def test_file_with_columns_the_agent_does_not_declare_is_refused_before_an
 
 
 async def test_excluding_the_undeclared_columns_lets_the_file_import(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions, agent_variables=["first_name", "ce_attempt_id"])
     path = write_csv(tmp_path / "a.csv", FIRST)
@@ -311,7 +290,7 @@ async def test_excluding_the_undeclared_columns_lets_the_file_import(
 
 
 async def test_variable_the_engine_fills_in_is_not_required_from_the_file(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(
         sessions, agent_variables=["first_name", "city", "ce_attempt_id"]
@@ -326,7 +305,7 @@ async def test_variable_the_engine_fills_in_is_not_required_from_the_file(
 
 
 async def test_agent_variable_no_column_supplies_is_refused_naming_it(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(
         sessions, agent_variables=["first_name", "city", "due_date", "ce_attempt_id"]
@@ -349,7 +328,7 @@ async def test_import_into_an_unknown_campaign_is_refused(
 
 
 async def test_interrupted_import_keeps_whole_batches_and_a_rerun_completes_it(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
 ) -> None:
     campaign_id = await new_campaign(sessions)
     rows = [HEADER, *([f"98765432{index:02d}", f"P{index}", "X"] for index in range(10))]

@@ -4,7 +4,7 @@ PostgreSQL server, through asyncpg); a re-run adds only the rows not yet in the 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,23 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns import service
 from campaign_engine.contacts.importer import ImportOptions, import_sql
 from campaign_engine.contacts.sql_source import SqlSourceError, cell, display_url
 from campaign_engine.db.models import Contact
-from campaign_engine.db.session import create_engine, session_factory
+from tests.contacts.conftest import NewCampaign
 
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 QUERY = "SELECT mobile, first_name, score FROM leads ORDER BY id"
-
-
-@pytest.fixture
-async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -54,27 +43,27 @@ def add_leads(path: Path, *rows: tuple[object, str, float | None]) -> None:
         )
 
 
-async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
-    async with sessions() as session, session.begin():
-        campaign = await service.create_campaign(
-            session, name="from sql", agent_id=AGENT_ID, default_region="IN"
-        )
-        return campaign.id
-
-
-async def contacts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, dict[str, str]]:
-    async with sessions() as session:
+async def contacts(sqlite_sessions: async_sessionmaker[AsyncSession]) -> dict[str, dict[str, str]]:
+    async with sqlite_sessions() as session:
         return {c.phone_e164: c.variables for c in await session.scalars(select(Contact))}
 
 
 async def test_rows_of_the_query_are_imported_like_a_csv(
-    sessions: async_sessionmaker[AsyncSession], leads: Path, tmp_path: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    leads: Path,
+    tmp_path: Path,
+    new_campaign: NewCampaign,
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     rejects = tmp_path / "rejects.csv"
 
     summary = await import_sql(
-        sessions, campaign_id, f"sqlite:///{leads}", QUERY, ImportOptions(), rejects_path=rejects
+        sqlite_sessions,
+        campaign_id,
+        f"sqlite:///{leads}",
+        QUERY,
+        ImportOptions(),
+        rejects_path=rejects,
     )
 
     assert summary.to_dict() == {
@@ -91,7 +80,7 @@ async def test_rows_of_the_query_are_imported_like_a_csv(
         "query": QUERY,
         "variables_checked": False,
     }
-    assert await contacts(sessions) == {
+    assert await contacts(sqlite_sessions) == {
         "+919876543210": {"first_name": "Asha", "score": "4.5"},
         "+919876543211": {"first_name": "Ravi", "score": ""},
     }
@@ -101,14 +90,14 @@ async def test_rows_of_the_query_are_imported_like_a_csv(
 
 
 async def test_running_it_again_adds_only_the_rows_not_yet_in_the_campaign(
-    sessions: async_sessionmaker[AsyncSession], leads: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], leads: Path, new_campaign: NewCampaign
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     url = f"sqlite:///{leads}"
-    await import_sql(sessions, campaign_id, url, QUERY, ImportOptions())
+    await import_sql(sqlite_sessions, campaign_id, url, QUERY, ImportOptions())
     add_leads(leads, ("9876543212", "Meera", 2.0), ("+91 98765 43210", "Asha again", None))
 
-    daily = await import_sql(sessions, campaign_id, url, QUERY, ImportOptions())
+    daily = await import_sql(sqlite_sessions, campaign_id, url, QUERY, ImportOptions())
 
     assert (daily.rows, daily.imported) == (5, 1)
     assert dict(daily.rejected) == {
@@ -116,33 +105,43 @@ async def test_running_it_again_adds_only_the_rows_not_yet_in_the_campaign(
         "invalid_number": 1,
         "duplicate_in_file": 1,  # Asha written again further down the same result
     }
-    assert set(await contacts(sessions)) == {"+919876543210", "+919876543211", "+919876543212"}
+    assert set(await contacts(sqlite_sessions)) == {
+        "+919876543210",
+        "+919876543211",
+        "+919876543212",
+    }
 
 
 async def test_an_async_driver_url_streams_the_same_rows(
-    sessions: async_sessionmaker[AsyncSession], leads: Path
+    sqlite_sessions: async_sessionmaker[AsyncSession], leads: Path, new_campaign: NewCampaign
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     summary = await import_sql(
-        sessions, campaign_id, f"sqlite+aiosqlite:///{leads}", QUERY, ImportOptions(chunk_size=1)
+        sqlite_sessions,
+        campaign_id,
+        f"sqlite+aiosqlite:///{leads}",
+        QUERY,
+        ImportOptions(chunk_size=1),
     )
     assert (summary.rows, summary.imported) == (3, 2)
 
 
 @pytest.mark.postgres
 async def test_a_postgresql_source_is_read_through_asyncpg(
-    sessions: async_sessionmaker[AsyncSession], postgres_ready: str
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    postgres_ready: str,
+    new_campaign: NewCampaign,
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     query = (
         "SELECT * FROM (VALUES ('9876543210', 'Asha'), ('9876543211', 'Ravi')) "
         "AS leads (phone, name)"
     )
     summary = await import_sql(
-        sessions, campaign_id, postgres_ready, query, ImportOptions(chunk_size=1)
+        sqlite_sessions, campaign_id, postgres_ready, query, ImportOptions(chunk_size=1)
     )
     assert (summary.rows, summary.imported) == (2, 2)
-    assert (await contacts(sessions))["+919876543211"] == {"name": "Ravi"}
+    assert (await contacts(sqlite_sessions))["+919876543211"] == {"name": "Ravi"}
 
 
 @pytest.mark.parametrize(
@@ -156,22 +155,30 @@ async def test_a_postgresql_source_is_read_through_asyncpg(
     ],
 )
 async def test_an_unusable_source_is_one_clear_error_and_imports_nothing(
-    sessions: async_sessionmaker[AsyncSession], leads: Path, url: str, query: str, message: str
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    leads: Path,
+    url: str,
+    query: str,
+    message: str,
+    new_campaign: NewCampaign,
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     with pytest.raises(SqlSourceError, match=message):
-        await import_sql(sessions, campaign_id, url.format(leads=leads), query, ImportOptions())
-    assert await contacts(sessions) == {}
+        await import_sql(
+            sqlite_sessions, campaign_id, url.format(leads=leads), query, ImportOptions()
+        )
+    assert await contacts(sqlite_sessions) == {}
 
 
 async def test_the_password_is_masked_in_every_message(
-    sessions: async_sessionmaker[AsyncSession],
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
-    campaign_id = await new_campaign(sessions)
+    campaign_id = await new_campaign(sqlite_sessions)
     url = "postgresql+asyncpg://crm:hunter2secret@127.0.0.1:1/crm"
 
     with pytest.raises(SqlSourceError) as caught:
-        await import_sql(sessions, campaign_id, url, "SELECT 1", ImportOptions())
+        await import_sql(sqlite_sessions, campaign_id, url, "SELECT 1", ImportOptions())
 
     assert "hunter2secret" not in str(caught.value)
     assert "crm:***@127.0.0.1:1/crm" in str(caught.value)

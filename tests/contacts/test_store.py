@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import existing_numbers, insert_batch
-from campaign_engine.db.models import Campaign, Contact
-from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.db.models import Contact
+from tests.contacts.conftest import NewCampaign
 
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 DUE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
 def accepted(line: int, e164: str, **variables: str) -> Accepted:
     return Accepted(line, e164, "IN", ("Asia/Calcutta",), variables)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
-    async with sessions() as session, session.begin():
-        campaign = Campaign(name="store test", agent_id=AGENT_ID, provider="twilio")
-        session.add(campaign)
-        await session.flush()
-        return campaign.id
 
 
 async def contacts_of(
@@ -58,6 +38,7 @@ async def insert(
 
 async def test_batch_is_written_as_pending_contacts_due_at_the_given_time(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     skipped = await insert(
@@ -81,6 +62,7 @@ async def test_batch_is_written_as_pending_contacts_due_at_the_given_time(
 
 async def test_numbers_already_in_the_campaign_are_returned_and_not_written_again(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     await insert(sessions, campaign_id, [accepted(2, "+919876543210", name="Asha")])
@@ -98,6 +80,7 @@ async def test_numbers_already_in_the_campaign_are_returned_and_not_written_agai
 
 async def test_the_same_number_may_be_in_two_campaigns(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     first, second = await new_campaign(sessions), await new_campaign(sessions)
     await insert(sessions, first, [accepted(2, "+919876543210")])
@@ -108,6 +91,7 @@ async def test_the_same_number_may_be_in_two_campaigns(
 
 async def test_existing_numbers_reports_only_this_campaigns_numbers(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     first, second = await new_campaign(sessions), await new_campaign(sessions)
     await insert(sessions, first, [accepted(2, "+919876543210"), accepted(3, "+919876543211")])
@@ -122,6 +106,7 @@ async def test_existing_numbers_reports_only_this_campaigns_numbers(
 
 async def test_empty_batch_writes_nothing_and_skips_nothing(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
 
@@ -131,6 +116,7 @@ async def test_empty_batch_writes_nothing_and_skips_nothing(
 
 async def test_a_batch_rolled_back_leaves_no_contact(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id = await new_campaign(sessions)
     async with sessions() as session:

@@ -3,13 +3,11 @@ entries are added, removed, listed and bulk-imported per scope."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.campaigns import service
 from campaign_engine.contacts.suppression import (
     NUMBER,
     PREFIX,
@@ -27,27 +25,12 @@ from campaign_engine.contacts.suppression_list import (
     remove_entries,
 )
 from campaign_engine.db.models import Suppression
-from campaign_engine.db.session import create_engine, session_factory
-
-AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def new_campaign(sessions: async_sessionmaker[AsyncSession]) -> str:
-    async with sessions() as session, session.begin():
-        return (await service.create_campaign(session, name="dnc", agent_id=AGENT_ID)).id
+from tests.contacts.conftest import NewCampaign
 
 
 async def test_batch_check_finds_what_the_dial_time_check_finds_for_every_number(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id, other = await new_campaign(sessions), await new_campaign(sessions)
     async with sessions() as session, session.begin():
@@ -112,6 +95,7 @@ def test_a_number_that_is_not_valid_cannot_be_suppressed() -> None:
 
 async def test_campaign_entries_are_listed_with_the_global_ones_and_removed_per_scope(
     sessions: async_sessionmaker[AsyncSession],
+    new_campaign: NewCampaign,
 ) -> None:
     campaign_id, other = await new_campaign(sessions), await new_campaign(sessions)
     entry = [(NUMBER, "+919876543210")]

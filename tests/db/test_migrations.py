@@ -96,6 +96,88 @@ async def test_upgrade_of_a_database_at_head_changes_nothing(database_url: str) 
     assert await schema_differences(database_url) == []
 
 
+# --- 0004: the failure kinds of rows written before it ----------------------------------
+
+RATE_429 = "POST /calls/start: HTTP 429 RATE_LIMITED: Rate limit exceeded"
+CONCURRENCY_429 = "POST /calls/start: HTTP 429 CONCURRENCY_LIMIT_EXCEEDED: Too many active calls"
+NOT_A_429 = "POST /calls/start: cannot connect to edge-429.vocobase.example"
+DAILY_CAP = "daily cap reached for +14295550100"
+
+
+async def test_upgrade_to_0004_marks_only_the_engines_own_429_texts_as_rate_limited(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            campaign = Campaign(name="c", agent_id=AGENT_ID, provider="twilio")
+            session.add(campaign)
+            await session.flush()
+            contacts = [
+                Contact(campaign_id=campaign.id, phone_e164=phone, state=state, last_error=error)
+                for phone, state, error in (
+                    ("+14295550100", "pending", DAILY_CAP),
+                    ("+919811111111", "pending", RATE_429),
+                    ("+919822222222", "retrying", CONCURRENCY_429),
+                    ("+919833333333", "calling", RATE_429),  # on a newer attempt now
+                )
+            ]
+            session.add_all(contacts)
+            await session.flush()
+            deadline = datetime.now(UTC) + timedelta(hours=1)
+            session.add_all(
+                CallAttempt(
+                    contact_id=contacts[0].id,
+                    campaign_id=campaign.id,
+                    attempt_number=1,
+                    state=state,
+                    provider="twilio",
+                    to_number="+14295550100",
+                    deadline_at=deadline,
+                    error=error,
+                )
+                for state, error in (
+                    ("not_sent", RATE_429),
+                    ("not_sent", CONCURRENCY_429),
+                    ("not_sent", NOT_A_429),
+                    ("not_sent", DAILY_CAP),
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await downgrade(database_url, "0003")
+    await upgrade(database_url)
+
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            attempts = (
+                await session.execute(
+                    select(CallAttempt.error, CallAttempt.failure_kind).order_by(CallAttempt.id)
+                )
+            ).all()
+            kinds = (
+                await session.execute(
+                    select(Contact.last_error, Contact.last_failure_kind).order_by(Contact.id)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in attempts] == [
+        (RATE_429, "rate_limited"),
+        (CONCURRENCY_429, "concurrency_limited"),
+        (NOT_A_429, None),
+        (DAILY_CAP, None),
+    ]
+    assert [tuple(row) for row in kinds] == [
+        (DAILY_CAP, None),
+        (RATE_429, "rate_limited"),
+        (CONCURRENCY_429, "concurrency_limited"),
+        (RATE_429, None),
+    ]
+
+
 # --- the partial unique index on (contact_id, attempt_number) ---------------------------
 
 

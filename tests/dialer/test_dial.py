@@ -13,11 +13,10 @@ from campaign_engine.db.models import CallAttempt, Contact, Suppression, Webhook
 from campaign_engine.dialer.attempts import claim
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_target
+from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
 from campaign_engine.simulator.ledger import Ledger
-from campaign_engine.states import AttemptState, ContactState
-from campaign_engine.webhooks import inbox
+from campaign_engine.states import AttemptState, ContactState, InboxStatus
 from tests.dialer.support import (
     NUMBERS,
     add_campaign,
@@ -162,9 +161,9 @@ async def test_a_webhook_before_the_start_response_is_matched_and_recorded_once(
     for call in ledger.calls:
         # The correlation variable the agent declares carried this attempt's id.
         assert call.variables["ce_attempt_id"] == str(by_call[call.call_id].id)
-    applied = Counter(e.attempt_id for e in events if e.status == inbox.APPLIED)
+    applied = Counter(e.attempt_id for e in events if e.status == InboxStatus.APPLIED)
     assert applied == Counter({a.id: 1 for a in attempts})
-    assert {e.status for e in events} <= {inbox.APPLIED, inbox.IGNORED}
+    assert {e.status for e in events} <= {InboxStatus.APPLIED, InboxStatus.IGNORED}
     assert all(a.state == AttemptState.ENDED and a.outcome == "busy" for a in attempts)
 
 
@@ -200,8 +199,8 @@ async def test_a_job_whose_campaign_pauses_before_its_claim_hands_the_contact_ba
         assert await Scheduler(runtime).enqueue_due() == 1
         (contact,) = await contacts_of(runtime, campaign_id)
         async with runtime.sessions() as session:
-            target = await load_target(session, contact.id)
-        assert target is not None and target.campaign_state == "running"
+            (target,) = await load_targets(session, [contact.id])
+        assert target.campaign_state == "running"
         # The job read a running campaign, then waited for a slot; meanwhile it paused.
         async with runtime.sessions() as session, session.begin():
             await campaign_moves.pause(session, campaign_id, keys=runtime.keys, actor="tester")

@@ -14,7 +14,7 @@ from campaign_engine.db.models import Contact, utcnow
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.gate import check_before_dial
 from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_target
+from campaign_engine.dialer.targets import load_targets
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
     KOLKATA,
@@ -53,8 +53,7 @@ async def test_the_gate_refuses_outside_the_window_with_the_next_opening(
     campaign_id = await campaign_with(runtime, [(NUMBER, KOLKATA)], WEEKDAYS_10_TO_13)
     contact_id = await set_contact(runtime, campaign_id, NUMBER)
     async with runtime.sessions() as session:
-        target = await load_target(session, contact_id)
-        assert target is not None
+        (target,) = await load_targets(session, [contact_id])
         (inside,) = await check_before_dial(session, [target], utc(2030, 6, 3, 5))
         (outside,) = await check_before_dial(session, [target], utc(2030, 6, 7, 14))  # Fri 19:30
 

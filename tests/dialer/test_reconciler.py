@@ -21,7 +21,7 @@ from campaign_engine.dialer.call_listing import (
 )
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_target
+from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
@@ -171,8 +171,7 @@ async def claimed_attempt(runtime: Runtime) -> tuple[str, int]:
     assert await Scheduler(runtime).enqueue_due() == 1
     (contact,) = await contacts_of(runtime, campaign_id)
     async with runtime.sessions() as session:
-        target = await load_target(session, contact.id)
-    assert target is not None
+        (target,) = await load_targets(session, [contact.id])
     plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
     assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
     async with runtime.sessions() as session, session.begin():

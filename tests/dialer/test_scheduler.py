@@ -16,7 +16,7 @@ from campaign_engine.db.models import Contact, utcnow
 from campaign_engine.dialer import attempts
 from campaign_engine.dialer.dial import dial_contacts
 from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_target
+from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
@@ -47,8 +47,7 @@ async def runtime(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
 
 async def claim(runtime: Runtime, contact_id: int) -> int:
     async with runtime.sessions() as session:
-        target = await load_target(session, contact_id)
-    assert target is not None
+        (target,) = await load_targets(session, [contact_id])
     async with runtime.sessions() as session, session.begin():
         claimed = await attempts.claim(session, [target], margin_seconds=120)
     return claimed[contact_id]
@@ -221,8 +220,7 @@ async def test_a_contact_handed_back_while_its_job_still_runs_is_enqueued_again_
     (running_job,) = await queued_job_ids(runtime)
     (contact,) = await contacts_of(runtime, campaign_id)
     async with runtime.sessions() as session, session.begin():
-        target = await load_target(session, contact.id)
-        assert target is not None
+        (target,) = await load_targets(session, [contact.id])
         assert await attempts.hand_back(session, [target], reason=None) == 1
 
     assert await scheduler.enqueue_due() == 1

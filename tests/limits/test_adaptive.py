@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -17,21 +15,8 @@ from campaign_engine.limits.plan import (
     lowered_concurrency,
     lowered_rate_factor,
 )
-from tests.conftest import TEST_REDIS_URL
 
 LIMITS = LimitSettings(vocobase=VocobaseLimits(concurrency="auto"))
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(TEST_REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> RedisKeys:
-    return RedisKeys(redis_prefix)
 
 
 def test_a_lowered_concurrency_caps_the_configured_and_learned_ones() -> None:

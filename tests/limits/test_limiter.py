@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -11,24 +10,9 @@ from redis.asyncio import Redis
 from campaign_engine.keys import RedisKeys
 from campaign_engine.limits.limiter import Limiter
 from campaign_engine.limits.plan import LimitPlan, RateLimit, SlotLimit
-from tests.conftest import TEST_REDIS_URL
 from tests.harness import wait_until
 
 LONG_TTL = 600_000
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(TEST_REDIS_URL)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> RedisKeys:
-    return RedisKeys(redis_prefix)
 
 
 @pytest.fixture

@@ -170,6 +170,33 @@ async def test_requeue_reason_takes_waiting_and_given_up_contacts_of_that_reason
     }  # fmt: skip
 
 
+async def test_requeue_rate_limited_takes_429_refusals_by_kind_not_a_number_holding_429(
+    runtime: Runtime,
+) -> None:
+    later = utcnow() + LATER
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        capped = await seed.contact(
+            session, cid, "+14295550100", state="pending", next_attempt_at=later,
+            last_error="daily cap reached for +14295550100",
+        )  # fmt: skip
+        refused = await seed.contact(
+            session, cid, "+919811111111", state="pending", next_attempt_at=later,
+            last_error="POST /calls/start: HTTP 429 RATE_LIMITED: Rate limit exceeded",
+            last_failure_kind="rate_limited",
+        )  # fmt: skip
+    async with runtime.sessions() as session, session.begin():
+        count = await actions.requeue_reason(session, cid, "rate-limited", actor="ops")
+
+    assert count == 1
+    due = await _contact(runtime, refused.id)
+    assert due.next_attempt_at is not None and due.next_attempt_at <= utcnow()
+    assert (await _contact(runtime, capped.id)).next_attempt_at == later
+    assert (await _only_entry(runtime)).details == {
+        "reason": "rate_limited", "count": 1, "contact_ids": [refused.id],
+    }  # fmt: skip
+
+
 async def test_pausing_from_the_console_unqueues_and_is_audited(runtime: Runtime) -> None:
     async with runtime.sessions() as session, session.begin():
         cid = await seed.campaign(session)

@@ -11,7 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from campaign_engine.db.models import CallAttempt
+from campaign_engine.failure_kinds import FailureKind
+from campaign_engine.ops.metrics import render
+from campaign_engine.runtime import Runtime
 from tests.harness import running_engine
+from tests.ops import seed
 
 NUMBERS = [f"+9198000{i:05d}" for i in range(6)]
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -62,6 +66,10 @@ async def test_metrics_count_calls_outcomes_queues_limits_and_refused_webhooks(
     assert ("campaign_engine_webhook_lag_seconds", (("stat", "max"),)) in after
     failures = "campaign_engine_webhook_signature_failures_total", ()
     assert after[failures] == before[failures] + 1
+    # Every accepted delivery is counted by the form of the secret that signed it.
+    forms = "campaign_engine_webhook_signature_form_total"
+    assert after[(forms, (("form", "as_given"),))] >= ended
+    assert (forms, (("form", "without_prefix"),)) in after
 
     # The dashboard and the alert rules only use metrics that exist.
     # (Families without samples, e.g. no 429s in this run, are still declared by # TYPE.)
@@ -71,3 +79,37 @@ async def test_metrics_count_calls_outcomes_queues_limits_and_refused_webhooks(
     for file in ("grafana-dashboard.json", "prometheus-alerts.yml"):
         used = set(re.findall(r"campaign_engine_[a-z_]+", (DEPLOY / file).read_text()))
         assert used and used <= exposed, (file, used - exposed)
+
+
+async def test_only_starts_stored_as_429s_count_as_rate_limited_not_text_holding_429(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        capped = await seed.contact(
+            session, cid, "+14295550100", state="pending",
+            last_error="daily cap reached for +14295550100",
+        )  # fmt: skip
+        await seed.attempt(
+            session, capped, state="not_sent", failure_kind=FailureKind.NOT_SENT.value,
+            error="POST /calls/start: cannot connect to edge-429.vocobase.example",
+        )  # fmt: skip
+        refused = await seed.contact(
+            session, cid, "+919811111111", state="pending",
+            last_error="POST /calls/start: HTTP 429 RATE_LIMITED: Rate limit exceeded",
+            last_failure_kind=FailureKind.RATE_LIMITED.value,
+        )  # fmt: skip
+        await seed.attempt(
+            session, refused, state="not_sent", failure_kind=FailureKind.RATE_LIMITED.value,
+            error="POST /calls/start: HTTP 429 RATE_LIMITED: Rate limit exceeded",
+        )  # fmt: skip
+
+    samples = _samples((await render(runtime)).decode())
+
+    assert samples[("campaign_engine_rate_limited_total", (("provider", "twilio"),))] == 1
+    depth = {
+        dict(labels)["reason"]: value
+        for (name, labels), value in samples.items()
+        if name == "campaign_engine_retry_queue_depth"
+    }
+    assert depth == {"rate_limited": 1, "unknown": 1}

@@ -69,7 +69,8 @@ async def test_retry_queue_groups_by_reason_and_filters_by_phone_campaign_and_re
             )  # fmt: skip
         await seed.contact(
             session, cid, "+919833333333", state="pending",
-            last_error="429 Too Many Requests", next_attempt_at=soon,
+            last_error="POST /calls/start: HTTP 429 RATE_LIMITED: Too Many Requests",
+            last_failure_kind="rate_limited", next_attempt_at=soon,
         )  # fmt: skip
         await seed.contact(
             session, other, "+919844444444", state="retrying", attempts_count=2,
@@ -167,7 +168,15 @@ async def test_limits_show_configured_values_use_429s_cooldown_and_lowered_limit
     async with runtime.sessions() as session, session.begin():
         cid = await seed.campaign(session)
         target = await seed.contact(session, cid, "+919811111111", state="pending")
-        await seed.attempt(session, target, state="not_sent", error="HTTP 429: too many")
+        await seed.attempt(
+            session, target, state="not_sent", error="HTTP 429: too many",
+            failure_kind="concurrency_limited",
+        )  # fmt: skip
+        # Not sent for another reason, though its text holds "429": not a 429.
+        await seed.attempt(
+            session, target, state="not_sent", number=2, failure_kind="not_sent",
+            error="POST /calls/start: cannot connect to edge-429.vocobase.example",
+        )  # fmt: skip
 
     async with runtime.sessions() as session:
         view = await limits_view(session, runtime.redis, keys, runtime.settings.limits)
@@ -176,7 +185,7 @@ async def test_limits_show_configured_values_use_429s_cooldown_and_lowered_limit
     active = by_name[(VOCOBASE_ACTIVE, "concurrency")]
     assert (active.limit, active.in_use) == (3, 2)
     twilio = by_name[(provider_key("twilio"), "rate")]
-    assert (twilio.limit, twilio.in_use, twilio.rate_limited_last_hour) == (60, 1, 1)
+    assert (twilio.limit, twilio.in_use, twilio.rate_limited_last_hour) == (60, 2, 1)
     assert by_name[("vocobase:calls", "rate")].limit == 8.0
     assert by_name[(f"campaign:{cid}", "concurrency")].limit == 3
     assert 0 < view.cooldown_ms <= 60_000

@@ -130,16 +130,16 @@ async def test_other_transport_error_is_ambiguous() -> None:
     assert isinstance(await failure(raises(httpx.ProxyError)), AmbiguousError)
 
 
-async def test_429_with_concurrency_code_is_rate_limited_kind_concurrency() -> None:
+async def test_429_whatever_its_wording_is_rate_limited_of_a_kind_still_to_judge() -> None:
     exc = await failure(refuse(429, "CONCURRENCY_LIMIT", "Too many active calls"))
     assert isinstance(exc, RateLimited)
-    assert (exc.kind, exc.retry_after, exc.maybe_sent) == ("concurrency", None, False)
+    assert (exc.kind, exc.retry_after, exc.maybe_sent) == ("unknown", None, False)
 
 
 async def test_429_retry_after_header_is_read() -> None:
     exc = await failure(refuse(429, "RATE_LIMITED", "Rate limit", **{"Retry-After": "12"}))
     assert isinstance(exc, RateLimited)
-    assert (exc.kind, exc.retry_after) == ("rate", 12.0)
+    assert (exc.kind, exc.retry_after) == ("unknown", 12.0)
 
 
 async def test_429_without_envelope_is_still_rate_limited() -> None:

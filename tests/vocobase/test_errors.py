@@ -20,7 +20,6 @@ from campaign_engine.vocobase.errors import (
     Unauthorized,
     VocobaseError,
     api_error_for,
-    guess_rate_limit_kind,
     is_campaign_fatal,
     parse_retry_after,
 )
@@ -102,13 +101,14 @@ def test_invalid_response_carries_status_and_excerpt() -> None:
         (None, "Could not generate a separate greeting", "unknown"),
     ],
 )
-def test_429_kind_is_guessed_from_code_and_message(
+def test_a_429s_kind_is_never_read_from_its_code_or_message(
     code: str | None, message: str, kind: str
 ) -> None:
-    assert guess_rate_limit_kind(code, message) == kind
+    """The docs do not word the two 429s: whatever the text says (``kind`` is what it once
+    suggested), the limit hit is judged later from the engine's own counts."""
     exc = _api(429, message, code=code)
     assert isinstance(exc, RateLimited)
-    assert exc.kind == kind
+    assert exc.kind == "unknown"
 
 
 def test_retry_after_seconds_and_http_date_are_parsed() -> None:

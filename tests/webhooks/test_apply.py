@@ -18,7 +18,7 @@ from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.schemas import SessionCompletedEvent
 from campaign_engine.webhooks import apply, inbox
-from campaign_engine.webhooks.apply import apply_waiting_events, process_event
+from campaign_engine.webhooks.apply import process_event, process_events, waiting_events
 
 from .conftest import (
     PHONE,
@@ -199,7 +199,9 @@ async def test_event_before_the_start_response_is_unmatched_then_applied_once_id
     async with runtime.sessions() as session, session.begin():
         await mark_started(session, made.attempt_id, call_id="call-early", session_id="sess-early")
     assert (await load_contact(runtime, made.contact_id)).state == "calling"
-    await apply_waiting_events(runtime, call_id="call-early", session_id="sess-early")
+    async with runtime.sessions() as session:
+        waiting = await waiting_events(session, call_id="call-early", session_id="sess-early")
+    assert await process_events(runtime, waiting) == ["applied"]
 
     [row] = await inbox_rows(runtime)
     assert (row.status, row.attempt_id) == ("applied", made.attempt_id)
@@ -208,7 +210,7 @@ async def test_event_before_the_start_response_is_unmatched_then_applied_once_id
     assert (await load_contact(runtime, made.contact_id)).state == "completed"
 
 
-async def test_apply_waiting_events_leaves_other_calls_events_alone(
+async def test_waiting_events_of_another_call_or_of_no_ids_are_not_applied(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
     await make_attempt(
@@ -216,8 +218,11 @@ async def test_apply_waiting_events_leaves_other_calls_events_alone(
     )
     await deliver(client, event_body(session_id="sess-x", call_id="call-x"))
 
-    await apply_waiting_events(runtime, call_id="call-y", session_id="sess-y")
-    await apply_waiting_events(runtime, call_id=None, session_id=None)
+    async with runtime.sessions() as session:
+        other = await waiting_events(session, call_id="call-y", session_id="sess-y")
+        none = await waiting_events(session, call_id=None, session_id=None)
+    assert (other, none) == ([], [])
+    await process_events(runtime, other + none)
 
     assert [row.status for row in await inbox_rows(runtime)] == ["unmatched"]
 
@@ -341,14 +346,16 @@ async def test_an_event_the_database_can_never_take_is_set_aside_and_the_batch_g
 async def stored(runtime: Runtime, body: bytes) -> int:
     """An event in the inbox, not yet processed."""
     event = SessionCompletedEvent.model_validate_json(body)
+    row = inbox.event_values(
+        session_id=event.data.session_id,
+        call_id=event.data.call.call_id if event.data.call else None,
+        event_type=event.event,
+        raw_body=body,
+        headers={},
+        received_at=utcnow(),
+    )
     async with runtime.sessions() as session, session.begin():
-        result = await inbox.store_event(
-            session,
-            session_id=event.data.session_id,
-            call_id=event.data.call.call_id if event.data.call else None,
-            event_type=event.event,
-            raw_body=body,
-            headers={},
-        )
-    assert result.event_id is not None
-    return result.event_id
+        ids = await inbox.store_many(session, [row])
+    event_id = ids[event.data.session_id]
+    assert event_id is not None
+    return event_id

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from campaign_engine.runtime import Runtime
-from campaign_engine.webhooks import inbox
+from campaign_engine.states import InboxStatus
 from campaign_engine.webhooks.inbox_writer import InboxWriter, _Waiting, merge, writer_for
 
 from .conftest import event_body, inbox_rows
@@ -45,7 +45,7 @@ async def test_concurrent_distinct_deliveries_are_all_stored_once(runtime: Runti
     rows = await inbox_rows(runtime)
     assert sorted(row.id for row in rows) == sorted(r.event_id for r in results)  # type: ignore[misc]
     assert {row.session_id for row in rows} == {f"s-{i}" for i in range(60)}
-    assert {(row.status, row.duplicates) for row in rows} == {(inbox.RECEIVED, 0)}
+    assert {(row.status, row.duplicates) for row in rows} == {(InboxStatus.RECEIVED, 0)}
 
 
 async def test_copies_of_one_delivery_in_flight_together_store_one_row_and_count_the_rest(
