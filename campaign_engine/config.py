@@ -187,11 +187,27 @@ class SchedulerSettings(_Section):
     batch_size: int = Field(default=500, gt=0)
     # A contact queued this long without being claimed is enqueued again (Redis lost it).
     requeue_after_seconds: float = Field(default=60.0, gt=0)
-    # Look up a started call whose webhook has not come this long after its claim (and
-    # again this often): GET /calls/{id} for one or two, else GET /calls pages of 100.
+    # Look up a started call one by one (GET /calls/{id}) when its webhook has not come this
+    # long after its claim and the listings of live calls could not tell whether it ended.
     reconcile_after_seconds: float = Field(default=120.0, ge=0)
-    # An ambiguous start not found in GET /calls after this long frees the contact.
-    unknown_grace_seconds: float = Field(default=300.0, ge=0)
+    # An ambiguous start is declared lost (its contact dialed afresh) only from a complete
+    # GET /calls listing without its call, and not before this long after its claim.
+    unknown_grace_seconds: float = Field(default=90.0, ge=0)
+    # The most GET /calls pages read to prove that an ambiguous start placed no call; with
+    # more calls on the account the attempt waits (shown as such) instead.
+    unknown_listing_pages: int = Field(default=10, gt=0)
+    # Read the listings of live calls (pending, ringing, in_progress) at most this often to
+    # free the slots of calls that ended without a webhook yet.
+    live_scan_seconds: float = Field(default=2.0, gt=0)
+    # A call seen to end by polling waits this long for its webhook before GET /calls/{id}
+    # is asked; its outcome is decided from it once post-call processing is complete and
+    # the webhook (sent then, retried for ~7 s) has had 10 s more ...
+    outcome_wait_seconds: float = Field(default=15.0, ge=0)
+    # ... and at most this long while GET /calls/{id} says processing is not complete.
+    outcome_wait_max_seconds: float = Field(default=600.0, ge=0)
+    # The webhook leaves when post-call processing completes and is retried for ~7 s: it
+    # is given this long after that before an outcome is decided without it.
+    webhook_grace_seconds: float = Field(default=10.0, ge=0)
     # Share of the /calls/* request budget the reconciler may use, so it never starves dialing.
     reconcile_budget_share: float = Field(default=0.2, gt=0, le=1)
     # An attempt still without an outcome this long after its deadline (the agent's maximum

@@ -11,9 +11,10 @@ A contact's life::
 
 An attempt's life::
 
-    dialing ─▶ started ─▶ ended            (the normal path)
+    dialing ─▶ started ─▶ ended            (the normal path: the webhook)
+       │          ├────▶ processing ─▶ ended | expired   (polling saw the call end first)
        │          └────▶ expired           (no outcome by the deadline)
-       ├──▶ unknown ─▶ started | ended | expired | lost  (the start's fate was unknown)
+       ├──▶ unknown ─▶ started | processing | ended | expired | lost  (fate was unknown)
        ├──▶ not_sent                       (certainly never reached Vocobase; costs nothing)
        ├──▶ ended                          (Vocobase refused this number: 400)
        └──▶ expired                        (still dialing long past its deadline)
@@ -96,9 +97,16 @@ class AttemptState(StrEnum):
     NOT_SENT = "not_sent"  # certainly never reached Vocobase; does not count as an attempt
     EXPIRED = "expired"  # no outcome could be learned before the deadline
     LOST = "lost"  # an unknown start that Vocobase has no record of: it never dialed
+    # The call is over (polling saw it end) and its slots are free; how it ended waits for
+    # post-call processing: the webhook, or a poll once processing is complete (bounded).
+    PROCESSING = "processing"
 
 
-ATTEMPT_OPEN = frozenset({AttemptState.DIALING, AttemptState.STARTED, AttemptState.UNKNOWN})
+ATTEMPT_OPEN = frozenset(
+    {AttemptState.DIALING, AttemptState.STARTED, AttemptState.UNKNOWN, AttemptState.PROCESSING}
+)
+# Open attempts whose call may be live: they hold concurrency slots.
+ATTEMPT_HOLDING = frozenset({AttemptState.DIALING, AttemptState.STARTED, AttemptState.UNKNOWN})
 ATTEMPT_FINAL = frozenset(
     {AttemptState.ENDED, AttemptState.NOT_SENT, AttemptState.EXPIRED, AttemptState.LOST}
 )
@@ -118,10 +126,19 @@ ATTEMPT_MOVES: dict[AttemptState, frozenset[AttemptState]] = {
             AttemptState.EXPIRED,
         }
     ),
-    AttemptState.STARTED: frozenset({AttemptState.ENDED, AttemptState.EXPIRED}),
-    AttemptState.UNKNOWN: frozenset(
-        {AttemptState.STARTED, AttemptState.ENDED, AttemptState.EXPIRED, AttemptState.LOST}
+    AttemptState.STARTED: frozenset(
+        {AttemptState.ENDED, AttemptState.PROCESSING, AttemptState.EXPIRED}
     ),
+    AttemptState.UNKNOWN: frozenset(
+        {
+            AttemptState.STARTED,
+            AttemptState.PROCESSING,
+            AttemptState.ENDED,
+            AttemptState.EXPIRED,
+            AttemptState.LOST,
+        }
+    ),
+    AttemptState.PROCESSING: frozenset({AttemptState.ENDED, AttemptState.EXPIRED}),
     AttemptState.ENDED: frozenset(),
     AttemptState.NOT_SENT: frozenset(),
     AttemptState.EXPIRED: frozenset(),

@@ -7,6 +7,7 @@ import pytest
 
 from campaign_engine.states import (
     ATTEMPT_FINAL,
+    ATTEMPT_HOLDING,
     ATTEMPT_MOVES,
     ATTEMPT_OPEN,
     CAMPAIGN_TERMINAL,
@@ -129,6 +130,8 @@ def test_sources_of_is_the_table_read_backwards() -> None:
         (A.EXPIRED, set(ATTEMPT_OPEN)),
         # the reconciler: an unknown start Vocobase has no call for.
         (A.LOST, {A.UNKNOWN}),
+        # mark_calls_ended: polling saw the call over before its webhook came.
+        (A.PROCESSING, {A.STARTED, A.UNKNOWN}),
     ],
 )
 def test_the_guards_built_from_the_table_are_the_moves_production_makes(
@@ -138,7 +141,8 @@ def test_the_guards_built_from_the_table_are_the_moves_production_makes(
 
 
 def test_state_values_are_the_stored_strings_sorted() -> None:
-    assert state_values(ATTEMPT_OPEN) == ["dialing", "started", "unknown"]
+    assert state_values(ATTEMPT_OPEN) == ["dialing", "processing", "started", "unknown"]
+    assert state_values(ATTEMPT_HOLDING) == ["dialing", "started", "unknown"]
     assert state_values(sources_of(A.NOT_SENT)) == ["dialing"]
     assert all(type(value) is str for value in state_values(InboxStatus))
 

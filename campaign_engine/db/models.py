@@ -172,6 +172,11 @@ class CallAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # What kind of failure ``error`` is (a FailureKind): readers compare this, never the text.
     failure_kind: Mapped[str | None] = mapped_column(String(32))
+    # How the outcome was learned: "webhook", or "poll" (decided without the webhook, after
+    # waiting for it until outcome_due_at).
+    outcome_source: Mapped[str | None] = mapped_column(String(16))
+    # While "processing": when to stop waiting for the webhook and ask GET /calls/{id}.
+    outcome_due_at: Mapped[datetime | None]
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     credits_used: Mapped[float | None] = mapped_column(Float)
     recording_url: Mapped[str | None] = mapped_column(Text)

@@ -1,40 +1,26 @@
 """What ``GET /calls`` answers mean for our attempts (pure: no I/O).
 
-A listing is read newest first; when the reconciler's budget stops it halfway, it is still
-complete back to its oldest call, and only attempts claimed after that may be judged from
-it. An ``unknown`` attempt is matched to a call to the same number placed after its claim.
+The order of a listing is not documented, so nothing here assumes one: an ``unknown``
+start is matched to a call to its number created after its claim — on Vocobase's clock,
+through the offset learned from our own calls (:mod:`~campaign_engine.dialer.clock_offset`)
+— wherever in the listing it is, and it is declared lost only from a listing read whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
 
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.outcomes.record import CallReport
+from campaign_engine.dialer.clock_offset import OffsetBounds, Sample
+from campaign_engine.outcomes.record import POLL, CallReport
 from campaign_engine.vocobase.schemas import Call, CallDetail
 
-# How far apart our clock and Vocobase's may be when matching an unknown start.
-CLOCK_SKEW = timedelta(seconds=30)
 # Calls per GET /calls page.
 PAGE = 100
-# Up to this many overdue started attempts (and no unknown one) are polled one by one.
-DETAIL_POLLS = 2
-
-
-@dataclass(frozen=True)
-class Listing:
-    """Calls read from ``GET /calls``, newest first; ``covers_since`` is how far back they
-    are complete (None: as far back as was asked)."""
-
-    calls: list[Call]
-    covers_since: datetime | None
-
-    def covers(self, claimed_at: datetime) -> bool:
-        return self.covers_since is None or claimed_at - CLOCK_SKEW >= self.covers_since
 
 
 def report_from_call(call: Call | CallDetail) -> CallReport:
+    """What a poll knows of a finished call; the disposition only if Vocobase sent one."""
     session = call.session if isinstance(call, CallDetail) else None
     return CallReport(
         call_status=call.status,
@@ -49,38 +35,37 @@ def report_from_call(call: Call | CallDetail) -> CallReport:
         transcript=[turn.model_dump() for turn in session.transcript] if session else None,
         ended_at=call.ended_at,
         error=call.error_message,
+        source=POLL,
     )
 
 
-def partial_listing(calls: list[Call]) -> Listing | None:
-    """What a listing cut short still proves: complete back to its oldest call."""
-    if not calls:
-        return None
-    oldest = min((c.created_at for c in calls if c.created_at is not None), default=None)
-    if oldest is None:
-        return None
-    return Listing(calls, oldest)
+def offset_samples(calls: Iterable[Call], ours: Mapping[str, CallAttempt]) -> list[Sample]:
+    """The clock samples a listing gives: each of our started calls with its times."""
+    samples = []
+    for call in calls:
+        attempt = ours.get(call.call_id)
+        if attempt is None or call.created_at is None or attempt.started_at is None:
+            continue
+        samples.append(Sample(attempt.claimed_at, attempt.started_at, call.created_at))
+    return samples
 
 
-def match_unknown(attempt: CallAttempt, calls: list[Call], taken: set[str]) -> Call | None:
-    """The oldest call to the attempt's number placed after its claim and not yet ours."""
-    earliest = attempt.claimed_at - CLOCK_SKEW
+def match_unknown(
+    attempt: CallAttempt, calls: Iterable[Call], taken: set[str], offset: OffsetBounds | None
+) -> Call | None:
+    """The earliest call to the attempt's number created after its claim and not already
+    another attempt's. Without a learned offset any such call may be it: a wrong match
+    costs a contact a redial later, never a call twice."""
+    earliest = offset.their_time(attempt.claimed_at) if offset is not None else None
     candidates = [
         call
         for call in calls
         if call.to_number == attempt.to_number
         and call.call_id not in taken
-        and (call.created_at is None or call.created_at >= earliest)
+        and (earliest is None or call.created_at is None or call.created_at >= earliest)
     ]
-    return candidates[-1] if candidates else None
-
-
-def by_id(started: int, unknown: int, calls_since_oldest: int) -> bool:
-    """Look the overdue started attempts up one by one (``GET /calls/{id}``) rather than in
-    ``GET /calls`` pages (plain)? Yes for a few of them and no unknown start (the detail
-    carries the whole session), and whenever reading pages back to the oldest would take
-    more requests than asking for each (an old attempt among many newer calls). Unknown
-    starts have no call id: they are always found in a listing."""
-    if not unknown and started <= DETAIL_POLLS:
-        return True
-    return calls_since_oldest // PAGE + 1 > started
+    if not candidates:
+        return None
+    return min(
+        candidates, key=lambda call: (call.created_at is None, call.created_at, call.call_id)
+    )

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +30,7 @@ from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import (
-    ATTEMPT_OPEN,
+    ATTEMPT_HOLDING,
     CONTACT_WAITING,
     CampaignState,
     ContactState,
@@ -64,13 +65,21 @@ class Scheduler:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Tick until :meth:`stop`; a failing tick is logged and the next one still runs."""
+        """Tick until :meth:`stop`; a failing tick is logged and the next one still runs.
+        The reconciler runs beside the ticks, not in them: it waits for its budget's tokens
+        (seconds apart at low limits), which must never hold up queueing due contacts."""
+        await asyncio.gather(
+            self._every_tick(self.tick, "scheduler tick"),
+            self._every_tick(self.reconciler.run_once, "reconciliation"),
+        )
+
+    async def _every_tick(self, step: Callable[[], Awaitable[object]], what: str) -> None:
         interval = self.runtime.settings.scheduler.tick_seconds
         while not self._stopping.is_set():
             try:
-                await self.tick()
+                await step()
             except Exception:
-                log.exception("scheduler tick failed; trying again next tick")
+                log.exception("%s failed; trying again next tick", what)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
 
@@ -84,7 +93,6 @@ class Scheduler:
         stats.enqueued = await self.enqueue_due()
         stats.requeued = await self.requeue_stale()
         stats.swept = await sweep(self.runtime, older_than_seconds=WEBHOOK_SWEEP_AFTER_SECONDS)
-        await self.reconciler.run_once()
         async with self.runtime.sessions() as session, session.begin():
             stats.completed = await complete_finished(session)
         return stats
@@ -223,7 +231,7 @@ class Scheduler:
                         CallAttempt.provider,
                         CallAttempt.campaign_id,
                         CallAttempt.deadline_at,
-                    ).where(CallAttempt.state.in_([state.value for state in ATTEMPT_OPEN]))
+                    ).where(CallAttempt.state.in_([state.value for state in ATTEMPT_HOLDING]))
                 )
             ).all()
         now = utcnow()

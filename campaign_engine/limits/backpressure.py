@@ -118,7 +118,11 @@ async def after_refusals(runtime: LimitResources, refusals: Sequence[RateLimited
 
 async def current_poll_plan(runtime: LimitResources) -> LimitPlan:
     """The limits a poll must pass now: its share of the ``/calls/*`` budget, lowered as
-    the starts' is after rate 429s."""
+    the starts' is after rate 429s — or the whole budget while every concurrency slot is
+    taken: no start can use it then, and polls are what frees the slots."""
     settings = runtime.settings
     state = await runtime.limit_state.get(runtime.redis, runtime.keys)
-    return poll_plan(settings.limits, settings.scheduler.reconcile_budget_share, state.rate_factor)
+    share = settings.scheduler.reconcile_budget_share
+    if await runtime.limiter.in_use(VOCOBASE_ACTIVE) >= state.concurrency(settings.limits):
+        share = 1.0
+    return poll_plan(settings.limits, share, state.rate_factor)

@@ -34,6 +34,12 @@ from campaign_engine.notifications.emit import emit_outcomes
 from campaign_engine.outcomes.retry import decide_next
 from campaign_engine.states import AttemptState, sources_of, state_values
 
+# How an attempt's outcome was learned (call_attempts.outcome_source).
+WEBHOOK = "webhook"
+POLL = "poll"  # decided from GET /calls/{id} after waiting for the webhook in vain
+ENGINE = "engine"  # the engine knows it: a refused start, an expired attempt
+POLL_THEN_WEBHOOK = "poll+webhook"  # decided from a poll; the late webhook enriched it
+
 
 @dataclass(frozen=True)
 class CallReport:
@@ -53,6 +59,8 @@ class CallReport:
     error: str | None = None
     # Set when the engine knows the class itself (e.g. Vocobase refused the number).
     outcome: Outcome | None = None
+    # Where it came from: the webhook, or a poll (decided without the webhook).
+    source: str = WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ def _ended_values(report: CallReport, now: datetime) -> dict[str, Any]:
         "transcript": report.transcript,
         "ended_at": report.ended_at or now,
         "outcome": (report.outcome or classify(report.call_status, report.disposition)).value,
+        "outcome_source": ENGINE if report.outcome else report.source,
         "error": report.error,
         "call_id": report.call_id,
         "session_id": report.session_id,
@@ -122,7 +131,15 @@ async def expire_attempts(
     """:func:`expire_attempt` for several attempts (distinct ids)."""
     now = utcnow()
     values = [
-        (attempt_id, {"outcome": Outcome.UNKNOWN.value, "error": reason, "ended_at": now})
+        (
+            attempt_id,
+            {
+                "outcome": Outcome.UNKNOWN.value,
+                "error": reason,
+                "ended_at": now,
+                "outcome_source": ENGINE,
+            },
+        )
         for attempt_id, reason in reasons
     ]
     return await _conclude(session, AttemptState.EXPIRED, values, now)

@@ -280,9 +280,13 @@ class CallSession(_Response):
 
 
 class CallDetail(Call):
-    """``GET /calls/{id}``: the call plus its session once one exists."""
+    """``GET /calls/{id}``: the call plus its session once one exists, and whether post-call
+    processing (transcript, disposition, extraction) is complete: the webhook leaves only
+    then, so until it is the session's results may be missing."""
 
     session: CallSession | None = None
+    processing_complete: bool | None = None
+    pipeline_completed_at: Timestamp = None
 
 
 class CallList(_Response):

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, WebhookEvent, utcnow
+from campaign_engine.outcomes.late_webhook import enrich_outcomes
 from campaign_engine.outcomes.record import CallReport, Recorded, record_outcomes
 from campaign_engine.states import ATTEMPT_OPEN, INBOX_ACTIVE, InboxStatus, state_values
 from campaign_engine.vocobase.schemas import SessionCompletedEvent
@@ -141,10 +142,19 @@ async def _apply(
     recorded = await record_outcomes(
         session, [(attempt_id, report) for attempt_id, (_, report) in reports.items()]
     )
+    late = [one.attempt_id for one in recorded if not one.applied]
+    enriched = set(
+        await enrich_outcomes(session, [(aid, reports[aid][1]) for aid in late], now)
+        if late
+        else []
+    )
     for one in recorded:
         event_id = reports[one.attempt_id][0]
         if one.applied:
             done[event_id] = Applied(InboxStatus.APPLIED.value, one)
+            writes.append(_status(event_id, InboxStatus.APPLIED.value, now, one.attempt_id))
+        elif one.attempt_id in enriched:  # decided by a poll before it came: it enriches
+            done[event_id] = Applied(InboxStatus.APPLIED.value)
             writes.append(_status(event_id, InboxStatus.APPLIED.value, now, one.attempt_id))
         else:
             writes.append(_status(event_id, InboxStatus.IGNORED.value, now, one.attempt_id))

@@ -5,23 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.dialer.call_listing import (
-    CLOCK_SKEW,
-    DETAIL_POLLS,
-    PAGE,
-    Listing,
-    by_id,
-    match_unknown,
-    partial_listing,
-    report_from_call,
-)
-from campaign_engine.outcomes.record import CallReport
+from campaign_engine.dialer.call_listing import match_unknown, offset_samples, report_from_call
+from campaign_engine.dialer.clock_offset import OffsetBounds, Sample
+from campaign_engine.outcomes.record import POLL, CallReport
 from campaign_engine.vocobase.schemas import Call, CallDetail
 
 NOON = datetime(2030, 6, 3, 12, tzinfo=UTC)
+SAME_CLOCK = OffsetBounds(timedelta(0), timedelta(seconds=1))
 PHONE = "+919800000001"
 
 
@@ -35,61 +26,54 @@ def attempt(claimed_at: datetime, to_number: str = PHONE) -> CallAttempt:
     return CallAttempt(claimed_at=claimed_at, to_number=to_number)
 
 
-def test_a_listing_covers_attempts_claimed_after_its_oldest_call_give_or_take_the_skew() -> None:
-    listing = Listing([], covers_since=NOON)
-    assert listing.covers(NOON + CLOCK_SKEW)
-    assert listing.covers(NOON + CLOCK_SKEW + timedelta(minutes=5))
-    assert not listing.covers(NOON + CLOCK_SKEW - timedelta(seconds=1))
-
-
-def test_a_listing_read_to_the_end_covers_every_attempt() -> None:
-    assert Listing([], covers_since=None).covers(datetime(2000, 1, 1, tzinfo=UTC))
-
-
-def test_a_listing_cut_short_is_complete_back_to_its_oldest_dated_call() -> None:
-    calls = [
-        call("c3", created_at=NOON),
-        call("c2", created_at=None),
-        call("c1", created_at=NOON - timedelta(hours=1)),
-    ]
-    listing = partial_listing(calls)
-    assert listing == Listing(calls, NOON - timedelta(hours=1))
-
-
-def test_a_listing_cut_short_proves_nothing_without_calls_or_dates() -> None:
-    assert partial_listing([]) is None
-    assert partial_listing([call("c1", created_at=None)]) is None
-
-
 def test_an_unknown_start_matches_the_oldest_call_to_its_number_after_its_claim() -> None:
     claimed = NOON
-    calls = [  # newest first, as the listing reads them
+    calls = [  # in no particular order: the listing's order is not documented
         call("newer", created_at=claimed + timedelta(minutes=2)),
+        call("before the claim", created_at=claimed - timedelta(seconds=1)),
         call("other number", created_at=claimed + timedelta(minutes=1), to_number="+91980000009"),
         call("oldest after", created_at=claimed + timedelta(seconds=5)),
-        call("before the claim", created_at=claimed - CLOCK_SKEW - timedelta(seconds=1)),
     ]
-    found = match_unknown(attempt(claimed), calls, taken=set())
+    found = match_unknown(attempt(claimed), calls, taken=set(), offset=SAME_CLOCK)
     assert found is not None and found.call_id == "oldest after"
 
 
 def test_an_unknown_start_skips_calls_already_taken_by_another_attempt() -> None:
     calls = [call("second", created_at=NOON + timedelta(minutes=1)), call("first")]
-    found = match_unknown(attempt(NOON), calls, taken={"first"})
+    found = match_unknown(attempt(NOON), calls, taken={"first"}, offset=SAME_CLOCK)
     assert found is not None and found.call_id == "second"
-    assert match_unknown(attempt(NOON), calls, taken={"first", "second"}) is None
+    assert match_unknown(attempt(NOON), calls, taken={"first", "second"}, offset=None) is None
 
 
-def test_an_unknown_start_allows_the_clock_skew_and_calls_without_a_date() -> None:
-    just_inside = call("skewed", created_at=NOON - CLOCK_SKEW)
-    assert match_unknown(attempt(NOON), [just_inside], taken=set()) == just_inside
+def test_an_unknown_start_reads_created_at_on_vocobases_clock_through_the_learned_offset() -> None:
+    slow = OffsetBounds(timedelta(seconds=-46), timedelta(seconds=-44))
+    on_their_clock = call("skewed", created_at=NOON - timedelta(seconds=44))
+    assert (
+        match_unknown(attempt(NOON), [on_their_clock], taken=set(), offset=slow) == on_their_clock
+    )
+    assert match_unknown(attempt(NOON), [on_their_clock], taken=set(), offset=SAME_CLOCK) is None
+
+
+def test_without_a_learned_offset_any_call_to_the_number_may_be_it() -> None:
+    """Matching wrongly costs a redial later; refusing to match could dial twice."""
+    old = call("old", created_at=NOON - timedelta(hours=1))
+    assert match_unknown(attempt(NOON), [old], taken=set(), offset=None) == old
     undated = call("undated", created_at=None)
-    assert match_unknown(attempt(NOON), [undated], taken=set()) == undated
+    assert match_unknown(attempt(NOON), [undated], taken=set(), offset=SAME_CLOCK) == undated
+
+
+def test_our_started_calls_in_a_listing_are_clock_samples() -> None:
+    ours = CallAttempt(claimed_at=NOON, started_at=NOON + timedelta(seconds=1))
+    listed = [call("ours", created_at=NOON + timedelta(seconds=45)), call("theirs")]
+    assert offset_samples(listed, {"ours": ours}) == [
+        Sample(NOON, NOON + timedelta(seconds=1), NOON + timedelta(seconds=45))
+    ]
+    assert offset_samples(listed, {"ours": CallAttempt(claimed_at=NOON)}) == []
 
 
 def test_an_unknown_start_matches_nothing_to_another_number() -> None:
     calls = [call("c1", to_number="+14155550100")]
-    assert match_unknown(attempt(NOON), calls, taken=set()) is None
+    assert match_unknown(attempt(NOON), calls, taken=set(), offset=None) is None
 
 
 def test_a_listed_call_reports_its_fields_without_a_session() -> None:
@@ -112,6 +96,7 @@ def test_a_listed_call_reports_its_fields_without_a_session() -> None:
         duration_seconds=0.0,
         ended_at=NOON,
         error="nobody picked up",
+        source=POLL,
     )
 
 
@@ -147,19 +132,3 @@ def test_a_detailed_call_without_a_session_reports_no_session_fields() -> None:
         None,
         None,
     )
-
-
-@pytest.mark.parametrize("started", range(1, DETAIL_POLLS + 1))
-def test_a_few_overdue_started_attempts_without_unknown_ones_are_polled_by_id(
-    started: int,
-) -> None:
-    assert by_id(started, unknown=0, calls_since_oldest=10 * PAGE)
-
-
-def test_unknown_starts_are_found_in_a_listing_unless_pages_would_cost_more() -> None:
-    assert not by_id(1, unknown=1, calls_since_oldest=0)
-    assert not by_id(DETAIL_POLLS + 1, unknown=0, calls_since_oldest=0)
-    # Reading back to the oldest takes 4 pages: cheaper to ask for 5 attempts one by one? No.
-    assert not by_id(5, unknown=1, calls_since_oldest=3 * PAGE)
-    # ... but for 3 attempts behind 4 pages of newer calls, asking each one is cheaper.
-    assert by_id(3, unknown=1, calls_since_oldest=3 * PAGE)

@@ -85,13 +85,13 @@ async def test_a_configured_concurrency_is_a_cap_a_larger_learned_value_cannot_l
     runtime: Runtime,
 ) -> None:
     await runtime.redis.set(runtime.keys.learned_concurrency, "8")
-    limits = LimitSettings(vocobase={"concurrency": 4})  # type: ignore[arg-type]
+    limits = LimitSettings(vocobase={"concurrency": 4})
     assert _by_key(await _view(runtime, limits))[(VOCOBASE_ACTIVE, "concurrency")].limit == 4
 
 
 async def test_a_lowered_rate_factor_scales_the_vocobase_call_rate(runtime: Runtime) -> None:
     await runtime.redis.set(runtime.keys.lowered_rate, "0.5", px=60_000)
-    limits = LimitSettings(vocobase={"calls_per_minute": 30})  # type: ignore[arg-type]
+    limits = LimitSettings(vocobase={"calls_per_minute": 30})
     view = await _view(runtime, limits)
     assert _by_key(view)[(VOCOBASE_CALLS, "rate")].limit == 15
     assert view.lowered_rate_factor == 0.5
@@ -106,7 +106,7 @@ async def test_concurrency_in_use_counts_live_leases_not_expired_ones(runtime: R
     await _hold(runtime, VOCOBASE_ACTIVE, "1:1", "2:1")
     await _hold(runtime, VOCOBASE_ACTIVE, "3:1", expired=True)
     await _hold(runtime, provider_key("plivo"), "1:1")
-    limits = LimitSettings(providers={"plivo": {"max_concurrent": 4}})  # type: ignore[dict-item]
+    limits = LimitSettings(providers={"plivo": {"max_concurrent": 4}})
     rows = _by_key(await _view(runtime, limits))
 
     assert rows[(VOCOBASE_ACTIVE, "concurrency")].in_use == 2

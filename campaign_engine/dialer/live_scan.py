@@ -1,0 +1,150 @@
+"""Free the slots of calls that ended before their webhook, within seconds.
+
+The listings of live calls (``GET /calls?status=pending|ringing|in_progress``) are short,
+whatever the account's history; read whole, they prove which of our started calls ended
+(:mod:`~campaign_engine.dialer.live_calls`). Those become ``processing``: their slots go
+back at once and their outcome waits for the webhook
+(:mod:`~campaign_engine.outcomes.call_ended`). A start of unknown fate whose call is among
+the live ones is found: it is started and holds its slots again. Every call of ours in a
+listing also teaches the offset between Vocobase's clock and ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from campaign_engine.db.models import CallAttempt, utcnow
+from campaign_engine.dialer.attempts import mark_started
+from campaign_engine.dialer.call_listing import PAGE, match_unknown, offset_samples
+from campaign_engine.dialer.clock_offset import OffsetBounds, learn_offset
+from campaign_engine.dialer.live_calls import LIVE_STATUSES, ended_calls, listing_of
+from campaign_engine.dialer.poll_budget import PollBudget
+from campaign_engine.journal import state_log
+from campaign_engine.journal.state_log import Change
+from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended
+from campaign_engine.runtime import Runtime
+from campaign_engine.states import AttemptState, InboxStatus
+from campaign_engine.vocobase.errors import VocobaseError
+from campaign_engine.vocobase.schemas import Call, CallList
+from campaign_engine.webhooks.apply import process_events, waiting_events
+
+# A live status with more calls than this is not read whole (per-call polls take over).
+MAX_LIVE_PAGES = 3
+
+
+@dataclass
+class LiveScan:
+    ended: int = 0
+    found: int = 0
+    requests: int = 0
+    offset: OffsetBounds | None = None
+    proved: bool = False
+    calls: list[Call] = field(default_factory=list)
+
+
+async def scan_live(runtime: Runtime, budget: PollBudget, wait: timedelta) -> LiveScan:
+    """Read the live listings once; settle what they prove."""
+    scan = LiveScan()
+    async with runtime.sessions() as session:
+        open_attempts = list(
+            (
+                await session.scalars(
+                    select(CallAttempt).where(
+                        CallAttempt.state.in_(
+                            [AttemptState.STARTED.value, AttemptState.UNKNOWN.value]
+                        )
+                    )
+                )
+            ).all()
+        )
+    if not open_attempts:
+        return scan
+    began = utcnow()
+    listings = []
+    for status in LIVE_STATUSES:
+        pages = await _read_status(runtime, budget, status, scan)
+        if pages is None:
+            return scan  # cut short: proves nothing
+        listings.append(listing_of(status, pages))
+        scan.calls += [call for page in pages for call in page.calls]
+    ours = {a.call_id: a for a in open_attempts if a.call_id}
+    scan.offset = learn_offset(offset_samples(scan.calls, ours))
+    known_before = {
+        a.id: a.call_id
+        for a in open_attempts
+        if a.state == AttemptState.STARTED and a.call_id and a.started_at and a.started_at < began
+    }
+    scan.proved = all(listing.whole for listing in listings)
+    gone = ended_calls(known_before, listings)
+    if gone:
+        async with runtime.sessions() as session, session.begin():
+            released = await mark_calls_ended(
+                session,
+                [CallEnded(aid, how="not among the live calls") for aid in gone],
+                now=utcnow(),
+                wait=wait,
+            )
+        await budget.release(released)
+        scan.ended = len(released)
+    unknown = [a for a in open_attempts if a.state == AttemptState.UNKNOWN]
+    await _find_live_unknown(runtime, budget, unknown, scan, set(ours))
+    return scan
+
+
+async def _read_status(
+    runtime: Runtime, budget: PollBudget, status: str, scan: LiveScan
+) -> list[CallList] | None:
+    pages: list[CallList] = []
+    offset = 0
+    while True:
+        if not await budget.token():
+            return None
+        scan.requests += 1
+        try:
+            page = await runtime.vocobase.list_calls(limit=PAGE, offset=offset, status=status)
+        except VocobaseError as exc:
+            await budget.refused(f"listing {status} calls", exc)
+            return None
+        pages.append(page)
+        offset += len(page.calls)
+        if not page.calls or offset >= page.total or len(pages) >= MAX_LIVE_PAGES:
+            return pages
+
+
+async def _find_live_unknown(
+    runtime: Runtime,
+    budget: PollBudget,
+    unknown: list[CallAttempt],
+    scan: LiveScan,
+    taken: set[str],
+) -> None:
+    for attempt in sorted(unknown, key=lambda a: a.claimed_at):
+        match = match_unknown(attempt, scan.calls, taken, scan.offset)
+        if match is None:
+            continue
+        taken.add(match.call_id)
+        scan.found += 1
+        if not await found_started(runtime, attempt, match, utcnow()):
+            await budget.hold_live(attempt)
+
+
+async def found_started(runtime: Runtime, attempt: CallAttempt, call: Call, now: datetime) -> bool:
+    """An unknown start's call exists: the attempt is started (the contact in its call), and
+    a webhook that came for it before its ids were known is applied now. Whether one was
+    (the attempt then has its outcome)."""
+    async with runtime.sessions() as session, session.begin():
+        moved = await mark_started(
+            session, attempt.id, call_id=call.call_id, session_id=call.session_id
+        )
+        if moved:
+            detail = f"call {call.call_id}, found by the reconciler in GET /calls"
+            change = Change(
+                "attempt", "started", attempt.campaign_id, attempt.contact_id, attempt.id, detail
+            )
+            state_log.note(session, [change])
+        waiting = await waiting_events(session, call_id=call.call_id, session_id=call.session_id)
+    statuses = await process_events(runtime, waiting) if waiting else []
+    return InboxStatus.APPLIED in statuses
