@@ -189,10 +189,12 @@ def contact_command(ctx: typer.Context, contact_id: int, as_json: bool = JSON) -
             f"{history.attempts_count} attempts) in campaign {history.campaign_id}",
             highlight=False,
         )
+        if history.waiting_for:
+            console.print(f"waiting: {history.waiting_for}", highlight=False)
         columns = (
             "id", "attempt_number", "state", "call_id", "session_id", "call_status",
-            "disposition", "answered_by", "outcome", "duration_seconds", "claimed_at",
-            "ended_at", "error",
+            "disposition", "answered_by", "outcome", "outcome_source", "duration_seconds",
+            "claimed_at", "ended_at", "error",
         )  # fmt: skip
         _table("attempts", history.attempts, columns)
         for attempt in history.attempts:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent
+from campaign_engine.states import AttemptState
 
 
 class WebhookView(BaseModel):
@@ -38,6 +39,8 @@ class AttemptView(BaseModel):
     disposition: str | None
     answered_by: str | None
     outcome: str | None
+    # webhook, poll (decided without it), poll+webhook (a late webhook enriched it), engine
+    outcome_source: str | None = None
     error: str | None
     duration_seconds: float | None
     claimed_at: datetime
@@ -58,6 +61,31 @@ class ContactHistory(BaseModel):
     last_error: str | None
     variables: dict[str, Any]
     attempts: list[AttemptView]
+    # What the contact is waiting for while an attempt is open (None: nothing open).
+    waiting_for: str | None = None
+
+
+def waiting_for(attempts: list[AttemptView]) -> str | None:
+    """In words, what an open attempt is waiting for: an operator must see a contact that
+    waits rather than being dialed on a guess."""
+    open_ones = [a for a in attempts if a.state in _WAITING_WORDS]
+    if not open_ones:
+        return None
+    latest = open_ones[-1]
+    return _WAITING_WORDS[latest.state]
+
+
+_WAITING_WORDS = {
+    AttemptState.DIALING.value: "its start request is in flight",
+    AttemptState.STARTED.value: "in a call",
+    AttemptState.UNKNOWN.value: (
+        "its start's fate is unknown: the reconciler is looking for the call in Vocobase "
+        "(it is never dialed again on a guess)"
+    ),
+    AttemptState.PROCESSING.value: (
+        "the call is over; its outcome waits for Vocobase's post-call processing (the webhook)"
+    ),
+}
 
 
 async def contact_history(session: AsyncSession, contact_id: int) -> ContactHistory:
@@ -93,6 +121,29 @@ async def contact_history(session: AsyncSession, contact_id: int) -> ContactHist
                     body=event.raw_body.decode("utf-8", errors="replace"),
                 )
             )
+    views = [
+        AttemptView(
+            id=a.id,
+            attempt_number=a.attempt_number,
+            state=a.state,
+            provider=a.provider,
+            call_id=a.call_id,
+            session_id=a.session_id,
+            call_status=a.call_status,
+            disposition=a.disposition,
+            answered_by=a.answered_by,
+            outcome=a.outcome,
+            outcome_source=a.outcome_source,
+            error=a.error,
+            duration_seconds=a.duration_seconds,
+            claimed_at=a.claimed_at,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+            deadline_at=a.deadline_at,
+            webhooks=events.get(a.id, []),
+        )
+        for a in attempts
+    ]
     return ContactHistory(
         contact_id=contact.id,
         campaign_id=contact.campaign_id,
@@ -103,26 +154,6 @@ async def contact_history(session: AsyncSession, contact_id: int) -> ContactHist
         last_outcome=contact.last_outcome,
         last_error=contact.last_error,
         variables=contact.variables,
-        attempts=[
-            AttemptView(
-                id=a.id,
-                attempt_number=a.attempt_number,
-                state=a.state,
-                provider=a.provider,
-                call_id=a.call_id,
-                session_id=a.session_id,
-                call_status=a.call_status,
-                disposition=a.disposition,
-                answered_by=a.answered_by,
-                outcome=a.outcome,
-                error=a.error,
-                duration_seconds=a.duration_seconds,
-                claimed_at=a.claimed_at,
-                started_at=a.started_at,
-                ended_at=a.ended_at,
-                deadline_at=a.deadline_at,
-                webhooks=events.get(a.id, []),
-            )
-            for a in attempts
-        ],
+        attempts=views,
+        waiting_for=waiting_for(views),
     )

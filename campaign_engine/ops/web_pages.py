@@ -228,6 +228,8 @@ def contact_page(history: ContactHistory, csrf: str) -> str:
         f'<a href="/ops/campaigns/{escape(history.campaign_id)}">{escape(history.campaign_id)}</a>'
         "</p>"
     )
+    if history.waiting_for:
+        summary += f"<p><strong>waiting:</strong> {escape(history.waiting_for)}</p>"
     actions = "".join(
         button(f"{base}/{action}", label, csrf)
         for action, label in (

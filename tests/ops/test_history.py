@@ -143,3 +143,43 @@ async def test_the_history_is_json_ready(runtime: Runtime) -> None:
     assert data["phone"] == "+919811111111"
     assert data["attempts"][0]["webhooks"][0]["body"] == "{}"
     assert isinstance(data["attempts"][0]["claimed_at"], str)
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("unknown", "start's fate is unknown"),
+        ("processing", "outcome waits for Vocobase's post-call processing"),
+        ("started", "in a call"),
+    ],
+)
+async def test_a_contact_with_an_open_attempt_says_what_it_waits_for(
+    runtime: Runtime, state: str, words: str
+) -> None:
+    """A contact whose start's fate is unknown waits, and says so, rather than being dialed
+    again on a guess."""
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session, start=False)
+        contact = await seed.contact(session, cid, "+919811111111", state="dialing")
+        await seed.attempt(session, contact, state="ended", number=1, outcome="busy")
+        await seed.attempt(session, contact, state=state, number=2, outcome_source=None)
+    async with runtime.sessions() as session:
+        history = await contact_history(session, contact.id)
+
+    assert history.waiting_for is not None and words in history.waiting_for
+
+
+async def test_a_contact_with_no_open_attempt_waits_for_nothing_and_shows_the_outcome_source(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session, start=False)
+        contact = await seed.contact(session, cid, "+919811111111", state="completed")
+        await seed.attempt(
+            session, contact, state="ended", outcome="completed", outcome_source="poll"
+        )
+    async with runtime.sessions() as session:
+        history = await contact_history(session, contact.id)
+
+    assert history.waiting_for is None
+    assert history.attempts[0].outcome_source == "poll"
