@@ -50,6 +50,9 @@ ATTEMPT_FIELDS = (
     "ended_at",
     "contact_state",
     "extraction_status",
+    # Added last (scripts reading columns by position keep working): how the outcome was
+    # learned — webhook, poll (decided without it), poll+webhook, engine.
+    "outcome_source",
 )
 
 VARIABLE_PREFIX = "var."
@@ -123,6 +126,7 @@ def attempt_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "ended_at": _iso(row["ended_at"]),
         "contact_state": row["state"],
         "extraction_status": status,
+        "outcome_source": row.get("outcome_source"),
         "variables": dict(row["variables"] or {}),
         "extraction": values,
         "transcript": row["transcript"],

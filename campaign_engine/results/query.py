@@ -84,6 +84,7 @@ def attempts_query(campaign_id: str) -> Select[Any]:
             CallAttempt.claimed_at,
             CallAttempt.started_at,
             CallAttempt.transcript,
+            CallAttempt.outcome_source,
             *_attempt_columns(CallAttempt),
         )
         .join(Contact, Contact.id == CallAttempt.contact_id)
