@@ -51,13 +51,18 @@ class DeadLetters(BaseModel):
     attempts: list[StuckAttempt]
 
 
+def _digits(phone: str) -> str:
+    """What a phone search matches: its digits ("+91 98111-11111" finds +919811111111),
+    the same for contacts and for stuck attempts."""
+    return "".join(ch for ch in phone if ch.isdigit()) or phone
+
+
 def _filters(campaign_id: str | None, phone: str | None) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if campaign_id is not None:
         found.append(Contact.campaign_id == campaign_id)
     if phone:
-        digits = "".join(ch for ch in phone if ch.isdigit())
-        found.append(Contact.phone_e164.contains(digits or phone))
+        found.append(Contact.phone_e164.contains(_digits(phone)))
     return found
 
 
@@ -126,7 +131,7 @@ async def dead_letters(
     if campaign_id is not None:
         query = query.where(CallAttempt.campaign_id == campaign_id)
     if phone:
-        query = query.where(CallAttempt.to_number.contains(phone.lstrip("+")))
+        query = query.where(CallAttempt.to_number.contains(_digits(phone)))
     attempts = (await session.scalars(query.order_by(CallAttempt.id.desc()).limit(limit))).all()
     return DeadLetters(
         contacts=await _contacts(session, conditions, limit),

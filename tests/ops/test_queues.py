@@ -219,3 +219,19 @@ async def test_stuck_attempts_filter_by_campaign_and_phone_and_respect_the_limit
     assert [a.attempt_id for a in by_campaign.attempts] == [b1.id]
     assert [a.attempt_id for a in by_phone.attempts] == [a2.id, a1.id]
     assert [a.attempt_id for a in limited.attempts] == [b1.id, a2.id]
+
+
+async def test_a_phone_search_finds_the_same_contact_and_its_stuck_attempts_however_written(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        given_up = await seed.contact(session, cid, "+919811111111", state="exhausted")
+        elsewhere = await seed.campaign(session, name="other")
+        stuck = await seed.contact(session, elsewhere, "+919811111111", state="calling")
+        await seed.attempt(session, stuck, state="started", deadline_in=timedelta(minutes=-5))
+    async with runtime.sessions() as session:
+        for written in ("+919811111111", "+91 98111-11111", "98111 11111"):
+            dead = await dead_letters(session, phone=written)
+            assert [c.contact_id for c in dead.contacts] == [given_up.id], written
+            assert len(dead.attempts) == 1, written
