@@ -24,6 +24,8 @@ from campaign_engine.dialer.live_calls import LIVE_STATUSES, ended_calls, listin
 from campaign_engine.dialer.poll_budget import PollBudget
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
+from campaign_engine.limits.limiter import lease_name
+from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState, InboxStatus
@@ -91,7 +93,38 @@ async def scan_live(runtime: Runtime, budget: PollBudget, wait: timedelta) -> Li
         scan.ended = len(released)
     unknown = [a for a in open_attempts if a.state == AttemptState.UNKNOWN]
     await _find_live_unknown(runtime, budget, unknown, scan, set(ours))
+    if scan.proved:
+        await _free_slots_of_calls_not_live(runtime, budget, unknown, scan, began)
     return scan
+
+
+async def _free_slots_of_calls_not_live(
+    runtime: Runtime,
+    budget: PollBudget,
+    unknown: list[CallAttempt],
+    scan: LiveScan,
+    began: datetime,
+) -> None:
+    """An unknown start with no live call (whole listings, long after its request could
+    have placed one) occupies no slot, whatever its fate: its slots go back now. The
+    contact still waits for the evidence that settles it; a call found live later takes
+    its slots again."""
+    vocobase = runtime.settings.vocobase
+    request_time = timedelta(
+        seconds=vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
+    )
+    idle = [
+        a
+        for a in unknown
+        if a.claimed_at <= began - request_time
+        and match_unknown(a, scan.calls, set(), scan.offset) is None
+    ]
+    await budget.release(
+        [
+            (slot_names_for(a.provider, a.campaign_id), lease_name(a.contact_id, a.attempt_number))
+            for a in idle
+        ]
+    )
 
 
 async def _read_status(

@@ -4,8 +4,18 @@ processing before the webhook, no disposition on GET /calls, unordered listings)
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from campaign_engine.db.models import CallAttempt
+from campaign_engine.dialer.attempts import mark_unknown
+from campaign_engine.dialer.reconciler import Reconciler
+from campaign_engine.limits.plan import VOCOBASE_ACTIVE
+from campaign_engine.runtime import Runtime
+from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.states import AttemptState, ContactState
-from tests.dialer.support import NUMBERS, attempts_of, contacts_of
+from tests.conftest import engine_settings
+from tests.dialer.support import NUMBERS, ago, attempts_of, contacts_of
+from tests.dialer.test_reconciler import claimed_attempt
 from tests.harness import running_engine, sim_config, wait_until
 
 FAST = {
@@ -49,3 +59,41 @@ async def test_calls_ended_long_before_their_webhook_free_their_slots_at_once(
     assert not any(a.outcome == "completed" for a in attempts)  # nothing guessed
     assert any(a.state == AttemptState.PROCESSING for a in attempts)
     assert all(c.state != ContactState.COMPLETED for c in contacts)
+
+
+async def test_an_unknown_start_with_no_live_call_gives_its_slots_back_and_keeps_waiting(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    """Whole live listings show no call for it: whatever its fate, it occupies no slot. The
+    contact still waits (within the grace nothing proves it never dialed)."""
+    config = sim_config()
+    async with serve_in_background(config) as (sim_url, _):
+        settings = engine_settings(
+            sqlite_url,
+            redis_prefix,
+            base_url=sim_url,
+            api_key=config.api_key,
+            scheduler={"unknown_grace_seconds": 600, "live_scan_seconds": 0.01},
+            limits={"vocobase": {"calls_per_minute": 6000}},
+        )
+        runtime = await Runtime.open(settings)
+        try:
+            campaign_id, attempt_id = await claimed_attempt(runtime)
+            async with runtime.sessions() as session, session.begin():
+                await mark_unknown(session, [attempt_id], error="ReadTimeout")
+                await session.execute(
+                    update(CallAttempt)
+                    .where(CallAttempt.id == attempt_id)
+                    .values(claimed_at=ago(120))
+                )
+            assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 1
+
+            await Reconciler(runtime).run_once()
+
+            assert await runtime.limiter.in_use(VOCOBASE_ACTIVE) == 0
+            (attempt,) = await attempts_of(runtime, campaign_id)
+            (contact,) = await contacts_of(runtime, campaign_id)
+        finally:
+            await runtime.close()
+    assert attempt.state == AttemptState.UNKNOWN
+    assert contact.state == ContactState.DIALING  # waits: never redialed on a guess
