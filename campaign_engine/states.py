@@ -88,6 +88,43 @@ CONTACT_FINAL = frozenset(
     }
 )
 
+_C = ContactState
+_WAIT = {_C.PENDING, _C.RETRYING}  # waiting (pending before any attempt, else retrying)
+_CLOSED_UNDIALED = {_C.CANCELED, _C.SUPPRESSED}
+_CONCLUDED = {_C.RETRYING, _C.COMPLETED, _C.EXHAUSTED, _C.FAILED, _C.CANCELED}
+
+CONTACT_MOVES: dict[ContactState, frozenset[ContactState]] = {
+    # queued by the scheduler, or closed without a call (cancel, skip, suppress, the gate)
+    _C.PENDING: frozenset({_C.QUEUED, *_CLOSED_UNDIALED}),
+    # ... and, for a late webhook that changes the outcome while the retry has not run,
+    # back in its call for the length of the transaction that decides again
+    _C.RETRYING: frozenset({_C.QUEUED, _C.CALLING, *_CLOSED_UNDIALED}),
+    # claimed, handed back (no slot, not now, paused), or closed without a call
+    _C.QUEUED: frozenset({_C.DIALING, *_WAIT, *_CLOSED_UNDIALED}),
+    # started; given back (not sent, lost); or concluded (a webhook beat the start answer)
+    _C.DIALING: frozenset({_C.CALLING, *_WAIT, *_CONCLUDED}),
+    # given back (an unknown start found never placed) or concluded
+    _C.CALLING: frozenset({*_WAIT, *_CONCLUDED}),
+    _C.COMPLETED: frozenset(),
+    # an operator calls a given-up contact again (retry now, requeue)
+    _C.EXHAUSTED: frozenset({_C.RETRYING}),
+    _C.FAILED: frozenset({_C.RETRYING}),
+    _C.CANCELED: frozenset(),
+    _C.SUPPRESSED: frozenset(),
+}
+
+
+def contact_guard(sources: Iterable[ContactState], *targets: ContactState) -> list[str]:
+    """The stored values of ``sources`` for the guard of a move to ``targets``, after
+    checking each move against :data:`CONTACT_MOVES`: a guard the table does not allow is a
+    programming error, raised where the guard is built (at import, for most)."""
+    chosen = frozenset(sources)
+    for source in chosen:
+        for target in targets:
+            if target not in CONTACT_MOVES[source]:
+                raise ValueError(f"contact move {source.value} -> {target.value} is not allowed")
+    return state_values(chosen)
+
 
 class AttemptState(StrEnum):
     DIALING = "dialing"  # claimed and committed; the start request may be in flight

@@ -13,6 +13,7 @@ from campaign_engine.states import (
     CAMPAIGN_TERMINAL,
     CONTACT_ACTIVE,
     CONTACT_FINAL,
+    CONTACT_MOVES,
     CONTACT_WAITING,
     INBOX_ACTIVE,
     INBOX_FINAL,
@@ -24,6 +25,7 @@ from campaign_engine.states import (
     InboxStatus,
     OutboxStatus,
     campaign_can_move,
+    contact_guard,
     sources_of,
     state_values,
 )
@@ -203,3 +205,32 @@ def test_campaign_refused_moves(current: CampaignState, target: CampaignState) -
 @pytest.mark.parametrize("terminal", sorted(CAMPAIGN_TERMINAL))
 def test_completed_and_canceled_campaigns_never_move(terminal: CampaignState) -> None:
     assert not any(campaign_can_move(terminal, target) for target in CampaignState)
+
+
+def test_a_contact_guard_the_table_does_not_allow_is_refused_where_it_is_built() -> None:
+    with pytest.raises(ValueError, match="contact move completed -> queued is not allowed"):
+        contact_guard([ContactState.COMPLETED], ContactState.QUEUED)
+    assert contact_guard([ContactState.QUEUED], ContactState.DIALING) == ["queued"]
+
+
+@pytest.mark.parametrize("state", sorted(ContactState))
+def test_every_contact_state_can_reach_a_final_one_or_is_final(state: ContactState) -> None:
+    seen = {state}
+    frontier = [state]
+    while frontier:
+        for target in CONTACT_MOVES[frontier.pop()]:
+            if target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    assert seen & CONTACT_FINAL
+
+
+def test_only_an_operator_reopens_a_final_contact_and_only_a_given_up_one() -> None:
+    reopened = {state for state in CONTACT_FINAL if CONTACT_MOVES[state]}
+    assert reopened == {ContactState.EXHAUSTED, ContactState.FAILED}
+    assert all(CONTACT_MOVES[state] == {ContactState.RETRYING} for state in reopened)
+
+
+def test_a_contact_is_never_queued_while_in_a_call() -> None:
+    for state in (ContactState.DIALING, ContactState.CALLING):
+        assert ContactState.QUEUED not in CONTACT_MOVES[state]

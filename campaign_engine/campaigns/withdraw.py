@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaign_engine.db.models import Campaign, Contact
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.keys import RedisKeys
-from campaign_engine.states import CampaignState, ContactState
+from campaign_engine.states import CampaignState, ContactState, contact_guard
+
+_UNQUEUEABLE = contact_guard([ContactState.QUEUED], ContactState.PENDING, ContactState.RETRYING)
 
 
 async def unqueue(
@@ -35,7 +37,7 @@ async def unqueue(
     """
     result = await session.execute(
         update(Contact)
-        .where(Contact.campaign_id == campaign_id, Contact.state == ContactState.QUEUED.value)
+        .where(Contact.campaign_id == campaign_id, Contact.state.in_(_UNQUEUEABLE))
         .values(
             state=case(
                 (Contact.attempts_count == 0, ContactState.PENDING.value),

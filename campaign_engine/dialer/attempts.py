@@ -36,12 +36,19 @@ from campaign_engine.states import (
     AttemptState,
     CampaignState,
     ContactState,
+    contact_guard,
     sources_of,
     state_values,
 )
 
 _QUEUED = ContactState.QUEUED.value
 _DIALING = ContactState.DIALING.value
+_WAITING = (ContactState.PENDING, ContactState.RETRYING)
+# Every contact guard here is checked against the contact move table.
+_CLAIMABLE = contact_guard([ContactState.QUEUED], ContactState.DIALING)
+_HANDED_BACK = contact_guard([ContactState.QUEUED], *_WAITING)
+_STARTABLE = contact_guard([ContactState.DIALING], ContactState.CALLING)
+_GIVEN_BACK = contact_guard([ContactState.DIALING, ContactState.CALLING], *_WAITING)
 
 
 def _waiting_after(count: SQLColumnExpression[int]) -> ColumnElement[str]:
@@ -68,7 +75,7 @@ async def hand_back(
     next_at = None if parked else due_at or utcnow() + timedelta(seconds=delay_seconds)
     result = await session.execute(
         update(Contact)
-        .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state == _QUEUED)
+        .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state.in_(_HANDED_BACK))
         .values(
             state=_waiting_after(Contact.attempts_count),
             queued_at=None,
@@ -123,7 +130,7 @@ async def claim(
                 update(Contact)
                 .where(
                     tuple_(Contact.id, Contact.attempts_count).in_(expected),
-                    Contact.state == _QUEUED,
+                    Contact.state.in_(_CLAIMABLE),
                     running,
                 )
                 .values(
@@ -221,7 +228,7 @@ async def mark_started_many(
     )
     calling = await session.scalars(
         update(Contact)
-        .where(Contact.id.in_(in_call), Contact.state == _DIALING)
+        .where(Contact.id.in_(in_call), Contact.state.in_(_STARTABLE))
         .values(state=ContactState.CALLING.value, updated_at=now)
         .returning(Contact.id)
         .execution_options(synchronize_session=False)
@@ -295,7 +302,7 @@ async def give_attempts_back(
         update(Contact)
         .where(
             Contact.id.in_(list(contact_ids)),
-            Contact.state.in_([_DIALING, ContactState.CALLING.value]),
+            Contact.state.in_(_GIVEN_BACK),
         )
         .values(
             # Every SET expression reads the row as it was: the count before this update.

@@ -34,11 +34,14 @@ from campaign_engine.states import (
     CONTACT_WAITING,
     CampaignState,
     ContactState,
+    contact_guard,
 )
 from campaign_engine.vocobase.errors import RateLimited, VocobaseError
 from campaign_engine.webhooks.apply import sweep
 
 log = logging.getLogger(__name__)
+
+_QUEUEABLE = contact_guard(CONTACT_WAITING, ContactState.QUEUED)
 
 DIAL_JOB = "dial_contacts"
 CONCURRENCY_REFRESH_SECONDS = 300
@@ -130,7 +133,7 @@ class Scheduler:
                     continue
                 result = await session.execute(
                     update(Contact)
-                    .where(Contact.id.in_(ids), Contact.state.in_(waiting))
+                    .where(Contact.id.in_(ids), Contact.state.in_(_QUEUEABLE))
                     .values(state=ContactState.QUEUED.value, queued_at=now)
                 )
                 if getattr(result, "rowcount", 0) != len(ids):

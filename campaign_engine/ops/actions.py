@@ -26,6 +26,7 @@ from campaign_engine.states import (
     CONTACT_WAITING,
     CampaignState,
     ContactState,
+    contact_guard,
 )
 
 SKIPPED = "skipped by operator"
@@ -94,6 +95,7 @@ def _make_due(session: AsyncSession, contact: Contact, now: datetime, why: str) 
     state change, logged as such)."""
     before = contact.state
     if before in GIVEN_UP:
+        contact_guard([ContactState(before)], ContactState.RETRYING)  # the table allows it
         contact.state = ContactState.RETRYING.value
         _log_contact(session, contact, why)
     elif before not in WAITING:

@@ -19,7 +19,7 @@ from campaign_engine.db.models import Contact
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.notifications.emit import emit_closed
-from campaign_engine.states import CONTACT_FINAL, ContactState
+from campaign_engine.states import CONTACT_FINAL, ContactState, contact_guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ async def close_without_call(
         values["last_failure_kind"] = None  # closed for this reason, not a failed start
     rows = await session.execute(
         update(Contact)
-        .where(which, Contact.state.in_([one.value for one in from_states]))
+        .where(which, Contact.state.in_(contact_guard(from_states, state)))
         .values(**values)
         .returning(Contact.id, Contact.campaign_id)
         .execution_options(synchronize_session=False)

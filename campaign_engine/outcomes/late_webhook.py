@@ -24,7 +24,9 @@ from campaign_engine.journal.state_log import Change
 from campaign_engine.notifications.emit import emit_outcomes
 from campaign_engine.outcomes.record import POLL, POLL_THEN_WEBHOOK, CallReport
 from campaign_engine.outcomes.retry import decide_next
-from campaign_engine.states import AttemptState, ContactState
+from campaign_engine.states import AttemptState, ContactState, contact_guard
+
+_REOPENABLE = contact_guard([ContactState.RETRYING], ContactState.CALLING)
 
 
 async def enrich_outcomes(
@@ -87,7 +89,7 @@ async def _decide_again(session: AsyncSession, attempt_id: int, now: datetime) -
         update(Contact)
         .where(
             Contact.id == attempt.contact_id,
-            Contact.state == ContactState.RETRYING.value,
+            Contact.state.in_(_REOPENABLE),
             Contact.attempts_count == attempt.attempt_number,
         )
         .values(state=ContactState.CALLING.value)

@@ -26,12 +26,20 @@ from campaign_engine.campaigns.retry_policy import Decision, RetryPolicy, decide
 from campaign_engine.campaigns.retry_timing import placed
 from campaign_engine.campaigns.window_check import calendars_of
 from campaign_engine.db.models import CallAttempt, Campaign, Contact
-from campaign_engine.states import AttemptState, ContactState
+from campaign_engine.states import AttemptState, ContactState, contact_guard
 
 _rng = random.Random()
 
 _CONCLUDED = (AttemptState.ENDED.value, AttemptState.EXPIRED.value)
-_IN_A_CALL = (ContactState.DIALING.value, ContactState.CALLING.value)
+# The contact's next step: from its call to a retry or a final state (the move table's).
+_IN_A_CALL = contact_guard(
+    [ContactState.DIALING, ContactState.CALLING],
+    ContactState.RETRYING,
+    ContactState.COMPLETED,
+    ContactState.EXHAUSTED,
+    ContactState.FAILED,
+    ContactState.CANCELED,
+)
 
 _contacts = cast(Table, Contact.__table__)
 # Only a contact still in its call moves: one closed meanwhile (canceled, skipped) stays.
