@@ -126,7 +126,15 @@ async def _engine_rate(database_url: str, sim_url: str, contacts: int, workers: 
                         await service.start_campaign(session, campaign_id, None)
                     rate = await _started_rate(runtime, campaign_id, contacts)
             async with runtime.sessions() as session, session.begin():
-                await campaign_moves.cancel(session, campaign_id, keys=runtime.keys, actor="bench")
+                # The reconciler may have settled every call already (it reads the live
+                # listings): only a campaign still open is canceled.
+                if (await service.get_campaign(session, campaign_id)).state not in (
+                    "completed",
+                    "canceled",
+                ):
+                    await campaign_moves.cancel(
+                        session, campaign_id, keys=runtime.keys, actor="bench"
+                    )
         finally:
             await services.stop()
             await runtime.close()

@@ -122,7 +122,7 @@ class Harness:
 
         async def done() -> bool:
             last.update(await self.status(campaign_id))
-            return last["state"] == "completed"
+            return bool(last["state"] == "completed")
 
         try:
             await wait_until(done, limit_seconds, f"campaign {campaign_id} to complete")

@@ -6,6 +6,6 @@ limits and faults the engine has to survive.
 """
 
 from campaign_engine.simulator.app import Simulator, create_app
-from campaign_engine.simulator.knobs import SimAgent, SimulatorConfig
+from campaign_engine.simulator.knobs import SimAgent, SimConnection, SimulatorConfig
 
-__all__ = ["SimAgent", "Simulator", "SimulatorConfig", "create_app"]
+__all__ = ["SimAgent", "SimConnection", "Simulator", "SimulatorConfig", "create_app"]

@@ -1,8 +1,17 @@
 """The simulated Vocobase V2 API: the :class:`Simulator` state and the Starlette app over it.
 
 Order of checks on ``POST /calls/start`` is fixed so tests can rely on it: shape (400),
-agent (404), provider (403/400), request rate (429 ``RATE_LIMITED``), concurrency (429
-``CONCURRENCY_LIMIT_EXCEEDED``), then injected faults. A 429 never uses request budget.
+agent (404), variables (400), provider allowed (403), telephony set-up (400/404, see
+below), request rate (429), concurrency (429), then injected faults. A 429 never uses
+request budget.
+
+The two 429s are documented only as "429"; by default (``distinct_429s=False``) both
+answer the same opaque ``{"code": "RATE_LIMITED", "message": "Too many requests"}``.
+``distinct_429s=True`` words them apart (``RATE_LIMITED`` "...request rate limit..." vs
+``CONCURRENCY_LIMIT_EXCEEDED`` "Concurrency limit exceeded: ...").
+
+How a start's telephony set-up is checked, and the shape of ``GET /telephony/connections``,
+are described in :mod:`campaign_engine.simulator.telephony`.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -35,7 +45,8 @@ from campaign_engine.simulator.envelope import (
     ok,
 )
 from campaign_engine.simulator.knobs import SimulatorConfig
-from campaign_engine.simulator.ledger import Ledger
+from campaign_engine.simulator.ledger import Ledger, skewed_now
+from campaign_engine.simulator.telephony import connection_for
 from campaign_engine.simulator.validation import (
     check_variables_declared,
     parse_list_query,
@@ -44,6 +55,9 @@ from campaign_engine.simulator.validation import (
 from campaign_engine.simulator.webhooks import WebhookSender
 
 Clock = Callable[[], float]
+
+OPAQUE_429_CODE = "RATE_LIMITED"
+OPAQUE_429_MESSAGE = "Too many requests"
 
 
 class Simulator:
@@ -62,8 +76,11 @@ class Simulator:
     ) -> None:
         self.config = config
         self.ledger = Ledger()
-        self.webhooks = WebhookSender(config, webhook_transport)
-        self.calls = CallBook(self.ledger, on_end=self.webhooks.dispatch)
+        self.webhooks = WebhookSender(config, webhook_transport, now=self.now)
+        salt = "unseeded" if config.seed is None else str(config.seed)
+        self.calls = CallBook(
+            self.ledger, on_processed=self.webhooks.dispatch, now=self.now, list_salt=salt
+        )
         self._clock = clock
         self._calls_window = SlidingWindow()
         self._general_window = SlidingWindow()
@@ -74,6 +91,10 @@ class Simulator:
         seed = self.config.seed
         self._call_rng = random.Random(seed)
         self._fault_rng = random.Random(None if seed is None else f"{seed}:faults")
+
+    def now(self) -> datetime:
+        """The simulated Vocobase's clock: every timestamp it reports comes from here."""
+        return skewed_now(self.config.clock_skew_seconds)
 
     async def start(self) -> None:
         """Nothing to open eagerly; present so hosts can treat the simulator as a service."""
@@ -109,8 +130,21 @@ class Simulator:
         if self.config.send_retry_after:
             pick = self._calls_window if scope == "/calls/*" else self._general_window
             headers["Retry-After"] = retry_after_header(pick.retry_after(self._clock(), window))
+        if not self.config.distinct_429s:
+            return ApiError(429, OPAQUE_429_CODE, OPAQUE_429_MESSAGE, headers)
         message = f"Too many requests: request rate limit of {limit} per {window:g}s on {scope}"
         return ApiError(429, "RATE_LIMITED", message, headers)
+
+    def _concurrency_limited(self, active: int) -> ApiError:
+        self.ledger.note_429("concurrency")
+        headers = {"Retry-After": "1"} if self.config.send_retry_after else {}
+        if not self.config.distinct_429s:
+            return ApiError(429, OPAQUE_429_CODE, OPAQUE_429_MESSAGE, headers)
+        message = (
+            f"Concurrency limit exceeded: {active} of {self.config.concurrency} "
+            "concurrent calls are active"
+        )
+        return ApiError(429, "CONCURRENCY_LIMIT_EXCEEDED", message, headers)
 
     def admit_general(self) -> None:
         now, limit = self._clock(), self.config.general_per_minute
@@ -126,13 +160,7 @@ class Simulator:
             raise self._rate_limited(limit, "/calls/*")
         active = self.calls.active_count()
         if starting and active >= self.config.concurrency:
-            self.ledger.note_429("concurrency")
-            headers = {"Retry-After": "1"} if self.config.send_retry_after else {}
-            message = (
-                f"Concurrency limit exceeded: {active} of {self.config.concurrency} "
-                "concurrent calls are active"
-            )
-            raise ApiError(429, "CONCURRENCY_LIMIT_EXCEEDED", message, headers)
+            raise self._concurrency_limited(active)
         self.ledger.note_calls_request(self._calls_window.record(now, window))
 
     def _injected_5xx(self) -> bool:
@@ -155,9 +183,11 @@ class Simulator:
         if not config.provider_allowed(request.provider):
             message = f"provider not allowed: {request.provider} is not enabled for this partner"
             raise ApiError(403, "FORBIDDEN", message)
-        if not config.provider_configured(request.provider):
-            message = f"provider not configured: set up {request.provider} credentials first"
-            raise ApiError(400, "VALIDATION_ERROR", message)
+        connection = connection_for(config, request.provider, request.connection_id)
+        if connection is not None and connection.phone_numbers:
+            from_number = connection.phone_numbers[0]
+        else:
+            from_number = config.from_number
         self.admit_calls(starting=True)
 
         # Draw every fault roll up front, in a fixed order, for reproducible runs.
@@ -173,7 +203,7 @@ class Simulator:
             agent=agent,
             to_number=request.to_number,
             provider=request.provider,
-            from_number=config.from_number,
+            from_number=from_number,
             variables=request.variables,
             plan=plan,
             time_scale=config.time_scale,
@@ -202,7 +232,7 @@ class Simulator:
         self.admit_calls()
         if self._injected_5xx():
             raise self._internal_error()
-        calls = self.calls.newest_first(query.status)
+        calls = self.calls.listed(query.status, self.config.list_order)
         page = calls[query.offset : query.offset + query.limit]
         return {
             "calls": [call.api_view() for call in page],
@@ -229,6 +259,10 @@ class Simulator:
     def telephony_config(self) -> dict[str, Any]:
         self.admit_general()
         return self.config.telephony_view()
+
+    def telephony_connections(self) -> dict[str, Any]:
+        self.admit_general()
+        return self.config.connections_view()
 
     def get_agent(self, agent_id: str) -> dict[str, Any]:
         self.admit_general()
@@ -282,6 +316,9 @@ def create_app(
     async def telephony_config(request: Request) -> Response:
         return ok(sim.telephony_config())
 
+    async def telephony_connections(request: Request) -> Response:
+        return ok(sim.telephony_connections())
+
     async def get_agent(request: Request) -> Response:
         return ok(sim.get_agent(request.path_params["agent_id"]))
 
@@ -298,6 +335,7 @@ def create_app(
         Route("/calls", list_calls, methods=["GET"]),
         Route("/calls/{call_id}", get_call, methods=["GET"]),
         Route("/config", telephony_config, methods=["GET"]),
+        Route("/telephony/connections", telephony_connections, methods=["GET"]),
         Route("/agent/{agent_id}", get_agent, methods=["GET"]),
     ]
 

@@ -1,5 +1,9 @@
 """Running the simulator: as a command for people, in the background for code.
 
+``campaign-engine simulator`` prints, before it serves, everything a newcomer needs to point
+the engine at it: the base URL, API key, webhook secret, agent id(s) and the TOML lines to
+paste into ``campaign-engine.toml`` (see :func:`startup_banner`).
+
 ``serve_in_background`` exists because the engine's demo and end-to-end tests need a real
 HTTP server (real sockets, real timeouts) without spawning and babysitting a subprocess.
 """
@@ -10,7 +14,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
@@ -21,6 +25,55 @@ from campaign_engine.simulator.app import Simulator, create_app
 from campaign_engine.simulator.knobs import SimulatorConfig
 
 _DEFAULTS = SimulatorConfig()
+_DEFAULT_MIX = ",".join(f"{name}={weight:g}" for name, weight in _DEFAULTS.outcome_mix.items())
+DEFAULT_ENGINE_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/vocobase"
+"""Where ``campaign-engine serve``/``run`` receives webhooks with its default settings."""
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def startup_banner(config: SimulatorConfig, host: str, port: int) -> str:
+    """What the command prints when it starts: how to point the engine at this simulator."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base_url = f"http://{shown_host}:{port}/api/v2"
+    agents = ", ".join(f"{a.agent_id} ({a.name})" for a in config.agents) or "none"
+    webhooks = (
+        f"POSTed to {config.webhook_url}"
+        if config.webhook_url
+        else f"not sent (pass --webhook-url {DEFAULT_ENGINE_WEBHOOK_URL} to deliver them "
+        "to `campaign-engine run`)"
+    )
+    first_agent = config.agents[0].agent_id if config.agents else "<agent uuid>"
+    lines = [
+        "Vocobase simulator",
+        f"  base URL:       {base_url}",
+        f"  API key:        {config.api_key}",
+        f"  webhook secret: {config.webhook_secret}",
+        f"  agent id(s):    {agents}",
+        f"  webhooks:       {webhooks}",
+        f"  limits:         {config.calls_per_minute} /calls/* and {config.general_per_minute} "
+        f"other requests per {config.rate_window_seconds:g}s, {config.concurrency} "
+        "concurrent calls",
+        "",
+        "Paste into campaign-engine.toml:",
+        "",
+        "[vocobase]",
+        f"base_url = {_toml_string(base_url)}",
+        f"api_key = {_toml_string(config.api_key)}",
+        f"webhook_secret = {_toml_string(config.webhook_secret)}",
+        "",
+        "[limits.vocobase]",
+        f"calls_per_minute = {config.calls_per_minute}",
+        f"general_per_minute = {config.general_per_minute}",
+        f"window_seconds = {float(config.rate_window_seconds)}",
+        "",
+        f"Then: campaign-engine campaign create --name Test --agent-id {first_agent} "
+        "--provider mcube",
+    ]
+    return "\n".join(lines)
 
 
 def parse_outcome_mix(text: str) -> dict[str, float]:
@@ -73,7 +126,7 @@ def simulator(
     ] = _DEFAULTS.time_scale,
     outcome_mix: Annotated[
         str, typer.Option(help="Weights, e.g. completed=60,no_answer=20,busy=10.")
-    ] = "completed=60,no_answer=20,busy=10,voicemail=5,failed=5",
+    ] = _DEFAULT_MIX,
     p_5xx: Annotated[float, typer.Option(help="Chance a /calls/* request answers 500.")] = (
         _DEFAULTS.p_5xx
     ),
@@ -108,6 +161,25 @@ def simulator(
     send_retry_after: Annotated[
         bool, typer.Option(help="Send Retry-After on 429 answers.")
     ] = False,
+    processing_seconds: Annotated[
+        tuple[float, float],
+        typer.Option(help="Post-call processing time LOW HIGH before the webhook (scaled)."),
+    ] = _DEFAULTS.processing_seconds,
+    expose_disposition: Annotated[
+        bool, typer.Option(help="Show disposition/answered_by on GET /calls/{id}.")
+    ] = _DEFAULTS.expose_disposition,
+    list_order: Annotated[
+        str, typer.Option(help="Order of GET /calls: newest, oldest or unordered.")
+    ] = _DEFAULTS.list_order,
+    distinct_429s: Annotated[
+        bool, typer.Option(help="Word the rate and concurrency 429s apart.")
+    ] = _DEFAULTS.distinct_429s,
+    config_lists_allowed_providers: Annotated[
+        bool, typer.Option(help="List allowed_telephony_providers in GET /config.")
+    ] = _DEFAULTS.config_lists_allowed_providers,
+    clock_skew_seconds: Annotated[
+        float, typer.Option(help="The simulator's clock minus true time, in seconds.")
+    ] = _DEFAULTS.clock_skew_seconds,
 ) -> None:
     """Run a simulated Vocobase V2 API (base URL http://HOST:PORT/api/v2)."""
     config = build_config(
@@ -129,8 +201,30 @@ def simulator(
         rate_window_seconds=rate_window_seconds,
         early_webhook=early_webhook,
         send_retry_after=send_retry_after,
+        processing_seconds=processing_seconds,
+        expose_disposition=expose_disposition,
+        list_order=_list_order(list_order),
+        distinct_429s=distinct_429s,
+        config_lists_allowed_providers=config_lists_allowed_providers,
+        clock_skew_seconds=clock_skew_seconds,
     )
+    typer.echo(startup_banner(config, host, port))
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+
+
+_LIST_ORDERS: dict[str, Literal["newest", "oldest", "unordered"]] = {
+    "newest": "newest",
+    "oldest": "oldest",
+    "unordered": "unordered",
+}
+
+
+def _list_order(text: str) -> Literal["newest", "oldest", "unordered"]:
+    if text in _LIST_ORDERS:
+        return _LIST_ORDERS[text]
+    raise typer.BadParameter(
+        f"must be newest, oldest or unordered, got {text!r}", param_hint="--list-order"
+    )
 
 
 @contextlib.asynccontextmanager

@@ -8,12 +8,17 @@ no number was called twice or that the engine never exceeded the concurrency lim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def skewed_now(skew_seconds: float) -> datetime:
+    """The simulated Vocobase's own clock: true UTC plus ``clock_skew_seconds``."""
+    return utc_now() + timedelta(seconds=skew_seconds)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -26,7 +31,12 @@ def iso_utc(moment: datetime | None) -> str | None:
 
 @dataclass
 class LedgerCall:
-    """One placed call; the call lifecycle updates it in place as the call moves on."""
+    """One placed call; the call lifecycle updates it in place as the call moves on.
+
+    Times are the simulator's clock (true time + ``clock_skew_seconds``), as reported.
+    ``disposition`` is the truth from the moment the call ends, even while the API still
+    hides it behind post-call processing (``pipeline_completed_at`` is None until then).
+    """
 
     call_id: str
     session_id: str
@@ -40,6 +50,7 @@ class LedgerCall:
     answered_by: str | None = None
     ended_at: datetime | None = None
     duration_seconds: int | None = None
+    pipeline_completed_at: datetime | None = None
     webhook_deliveries: int = 0
     webhook_attempts: int = 0
     dropped: bool = False
@@ -58,6 +69,7 @@ class LedgerCall:
             "answered_by": self.answered_by,
             "ended_at": iso_utc(self.ended_at),
             "duration_seconds": self.duration_seconds,
+            "pipeline_completed_at": iso_utc(self.pipeline_completed_at),
             "webhook_deliveries": self.webhook_deliveries,
             "webhook_attempts": self.webhook_attempts,
             "dropped": self.dropped,

@@ -62,7 +62,7 @@ def parse_start_body(raw: bytes) -> StartRequest:
         raise invalid("to_number must be a phone number in E.164 format, e.g. +919876543210")
 
     provider = body.get("provider", DEFAULT_PROVIDER)
-    if provider not in DOCUMENTED_PROVIDERS:
+    if not isinstance(provider, str) or provider not in DOCUMENTED_PROVIDERS:
         raise invalid(f"provider must be one of: {', '.join(DOCUMENTED_PROVIDERS)}")
 
     variables = body.get("variables", {})
@@ -80,7 +80,8 @@ def parse_start_body(raw: bytes) -> StartRequest:
     ):
         raise invalid("connection_id must be a UUID")
 
-    return StartRequest(agent_id.lower(), to_number, provider, variables, connection_id)
+    connection = connection_id.lower() if connection_id is not None else None
+    return StartRequest(agent_id.lower(), to_number, provider, variables, connection)
 
 
 def check_variables_declared(variables: Mapping[str, Any], agent: SimAgent) -> None:
@@ -114,10 +115,13 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    """The query of ``GET /calls``: ``limit`` 1-100 (default 10), ``offset``, ``status``."""
+    """The query of ``GET /calls``: ``limit`` 1-100 (default 10), ``offset``, ``status``
+    (case-insensitive, as documented)."""
     limit = _int_param(params, "limit", 10, 1, 100)
     offset = _int_param(params, "offset", 0, 0, 2**31 - 1)
     status = params.get("status")
+    if status is not None:
+        status = status.lower()
     if status is not None and status not in CALL_STATUSES:
         raise invalid(f"status must be one of: {', '.join(CALL_STATUSES)}")
     return ListQuery(limit, offset, status)

@@ -3,40 +3,44 @@
 The engine's correctness hinges on how it copes with this webhook being late, missing,
 repeated or racing the start response, so each of those is reproducible here: retries
 follow the documented +1 s, +2 s, +4 s schedule (scaled), and drops and duplicates come
-from the call's plan.
+from the call's plan. A webhook is dispatched when the call's post-call processing is done
+(not when the call ends), and its timestamps, ``X-Webhook-Timestamp`` included, are the
+simulator's clock (true time + ``clock_skew_seconds``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from campaign_engine.simulator.calls import SimCall
 from campaign_engine.simulator.knobs import SimulatorConfig
-from campaign_engine.simulator.ledger import iso_utc, utc_now
+from campaign_engine.simulator.ledger import iso_utc, skewed_now
 from campaign_engine.vocobase.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, key_forms, sign
 
 EVENT = "session.completed"
 
 
-def session_completed_payload(call: SimCall) -> dict[str, Any]:
-    """The documented webhook body for an ended call."""
+def session_completed_payload(call: SimCall, now: datetime) -> dict[str, Any]:
+    """The documented webhook body for a call whose processing is done; ``now`` is the
+    simulator's clock."""
     record = call.record
-    now = iso_utc(utc_now())
     return {
         "event": EVENT,
-        "timestamp": now,
+        "timestamp": iso_utc(now),
         "data": {
             "session_id": record.session_id,
             "agent_id": record.agent_id,
             "agent_name": call.agent.name,
             "duration_seconds": record.duration_seconds,
             "credits_used": call.credits_used,
-            "processing_complete": True,
-            "pipeline_completed_at": now,
+            "processing_complete": call.processing_complete,
+            "pipeline_completed_at": iso_utc(record.pipeline_completed_at),
             "transcript": [dict(turn) for turn in call.transcript],
             "recording_url": call.recording_url,
             "variables": dict(record.variables),
@@ -61,9 +65,9 @@ def signing_key(config: SimulatorConfig) -> str:
     )
 
 
-def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+def signed_headers(secret: str, body: bytes, now: datetime) -> dict[str, str]:
     """Headers for one attempt; signed afresh so a retry's timestamp is current."""
-    timestamp = iso_utc(utc_now()) or ""
+    timestamp = iso_utc(now) or ""
     return {
         "Content-Type": "application/json",
         TIMESTAMP_HEADER: timestamp,
@@ -75,10 +79,14 @@ class WebhookSender:
     """Sends webhooks in background tasks over one shared HTTP client."""
 
     def __init__(
-        self, config: SimulatorConfig, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: SimulatorConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self._config = config
         self._transport = transport
+        self._now = now or (lambda: skewed_now(config.clock_skew_seconds))
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._first_attempts: dict[str, asyncio.Event] = {}
@@ -90,14 +98,16 @@ class WebhookSender:
         return self._client
 
     def dispatch(self, call: SimCall) -> None:
-        """Schedule delivery for a call that just ended (or record that it is dropped)."""
+        """Schedule delivery for a call whose processing just completed (or record that its
+        webhook is dropped)."""
         url = self._config.webhook_url
         if url is None:
             return
         if call.plan.drop_webhook:
             call.record.dropped = True
             return
-        body = json.dumps(session_completed_payload(call), separators=(",", ":")).encode()
+        payload = session_completed_payload(call, self._now())
+        body = json.dumps(payload, separators=(",", ":")).encode()
         first_attempt = asyncio.Event()
         self._first_attempts[call.call_id] = first_attempt
         copies = 2 if call.plan.duplicate_webhook else 1
@@ -141,7 +151,7 @@ class WebhookSender:
                 response = await self._http().post(
                     url,
                     content=body,
-                    headers=signed_headers(signing_key(config), body),
+                    headers=signed_headers(signing_key(config), body, self._now()),
                     timeout=config.webhook_timeout_seconds,
                 )
                 if 200 <= response.status_code < 300:

@@ -146,7 +146,10 @@ async def test_redis_losing_everything_mid_campaign_loses_nobody_and_dials_nobod
     postgres_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     policy = quick_policy()
-    simulator = sim_config(concurrency=CONCURRENCY, time_scale=0.03)
+    simulator = sim_config(
+        concurrency=CONCURRENCY,
+        time_scale=0.03,
+    )
     async with running_engine(
         postgres_url,
         redis_prefix,

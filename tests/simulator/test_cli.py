@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tomllib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,12 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from campaign_engine.config import Settings
 from campaign_engine.simulator.cli import (
     build_config,
     parse_outcome_mix,
     serve_in_background,
     simulator,
+    startup_banner,
 )
+from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID, SimulatorConfig
 from campaign_engine.vocobase.signing import signature_matches
 
 from .conftest import API_KEY, AUTH, fast_config, start_body
@@ -110,5 +115,108 @@ def test_command_rejects_bad_values_naming_the_flag(args: list[str], flag: str) 
     app = typer.Typer()
     app.command()(simulator)
     result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert flag in result.output
+
+
+def _command() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(simulator)
+    return app
+
+
+def _run_without_serving(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> tuple[str, dict[str, Any]]:
+    served: dict[str, Any] = {}
+
+    def fake_run(app: Starlette, **kwargs: Any) -> None:
+        served.update(kwargs, config=app.state.simulator.config)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    result = CliRunner().invoke(_command(), args)
+    assert result.exit_code == 0, result.output
+    return result.output, served
+
+
+def _toml_part(output: str) -> str:
+    start = output.index("[vocobase]")
+    end = output.index("Then:")
+    return output[start:end]
+
+
+def test_command_prints_what_to_paste_into_the_engine_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    output, served = _run_without_serving(
+        monkeypatch, ["--port", "8911", "--api-key", "rg_live_xyz", "--webhook-secret", "whsec_q"]
+    )
+    assert served["port"] == 8911
+    assert "http://127.0.0.1:8911/api/v2" in output
+    assert "rg_live_xyz" in output and "whsec_q" in output
+    assert DEFAULT_AGENT_ID in output
+    assert "--webhook-url http://127.0.0.1:8000/webhooks/vocobase" in output
+    pasted = tomllib.loads(_toml_part(output))
+    assert pasted["vocobase"] == {
+        "base_url": "http://127.0.0.1:8911/api/v2",
+        "api_key": "rg_live_xyz",
+        "webhook_secret": "whsec_q",
+    }
+    # the lines are real engine settings, not look-alikes
+    settings = Settings(**pasted)
+    assert settings.vocobase.base_url == "http://127.0.0.1:8911/api/v2"
+    assert settings.vocobase.api_key.get_secret_value() == "rg_live_xyz"
+    assert settings.vocobase.webhook_secrets() == ["whsec_q"]
+    assert settings.limits.vocobase.calls_per_minute == 10
+
+
+def test_banner_names_every_agent_and_the_webhook_target() -> None:
+    config = SimulatorConfig(webhook_url="http://127.0.0.1:9000/webhooks/vocobase")
+    banner = startup_banner(config, "0.0.0.0", 8900)
+    assert "http://127.0.0.1:8900/api/v2" in banner
+    assert "POSTed to http://127.0.0.1:9000/webhooks/vocobase" in banner
+    assert f"--agent-id {DEFAULT_AGENT_ID}" in banner
+
+
+def test_command_passes_the_new_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, served = _run_without_serving(
+        monkeypatch,
+        [
+            "--processing-seconds", "0", "0",
+            "--expose-disposition",
+            "--list-order", "newest",
+            "--distinct-429s",
+            "--no-config-lists-allowed-providers",
+            "--clock-skew-seconds", "-30",
+        ],
+    )  # fmt: skip
+    config: SimulatorConfig = served["config"]
+    assert config.processing_seconds == (0, 0)
+    assert config.expose_disposition and config.distinct_429s
+    assert config.list_order == "newest"
+    assert not config.config_lists_allowed_providers
+    assert config.clock_skew_seconds == -30
+
+
+def test_command_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, served = _run_without_serving(monkeypatch, [])
+    config: SimulatorConfig = served["config"]
+    defaults = SimulatorConfig()
+    for knob in (
+        "processing_seconds", "expose_disposition", "list_order", "distinct_429s",
+        "config_lists_allowed_providers", "clock_skew_seconds", "outcome_mix",
+    ):  # fmt: skip
+        assert getattr(config, knob) == getattr(defaults, knob), knob
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--list-order", "random"], "--list-order"),
+        (["--processing-seconds", "9", "1"], "--processing-seconds"),
+    ],
+)
+def test_command_rejects_bad_new_knobs_naming_the_flag(args: list[str], flag: str) -> None:
+    result = CliRunner().invoke(_command(), args)
     assert result.exit_code == 2
     assert flag in result.output

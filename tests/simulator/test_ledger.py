@@ -52,6 +52,8 @@ async def test_ledger_follows_the_call_to_its_end(sim: SimFactory) -> None:
         "human",
     )
     assert record.ended_at is not None and record.duration_seconds
+    assert record.pipeline_completed_at is not None
+    assert record.pipeline_completed_at >= record.ended_at
     assert record.variables == {"name": "Asha"}
 
 
@@ -62,6 +64,7 @@ async def test_to_dict_is_json_serialisable(sim: SimFactory) -> None:
         snapshot = json.loads(json.dumps(simulator.ledger.to_dict()))
     assert snapshot["calls"][0]["to_number"] == "+919876543210"
     assert snapshot["calls"][0]["created_at"].endswith("Z")
+    assert snapshot["calls"][0]["pipeline_completed_at"].endswith("Z")
     assert snapshot["peak_concurrency"] == 1
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from .conftest import Receiver, SimFactory, fast_config, start_body
 
@@ -15,6 +18,10 @@ HOOK = "http://receiver.test/hooks/vocobase"
 
 def hook_config(**overrides: object) -> dict[str, object]:
     return {"webhook_url": HOOK, "webhook_secret": "whsec_test", **overrides}
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_webhook_signature_verifies_with_endpoint_secret(sim: SimFactory) -> None:
@@ -60,6 +67,7 @@ async def test_webhook_body_matches_documented_shape(sim: SimFactory) -> None:
     assert data["session_id"] == started["data"]["session_id"]
     assert data["variables"] == variables
     assert data["processing_complete"] is True
+    assert parse_time(data["pipeline_completed_at"]) <= parse_time(body["timestamp"])
     assert data["extraction"] is None
     assert data["recording_url"]
     assert data["call"] == {
@@ -82,6 +90,82 @@ async def test_unanswered_call_webhook_has_null_recording(sim: SimFactory) -> No
     data = json.loads(receiver.requests[0].content)["data"]
     assert data["recording_url"] is None
     assert data["call"]["answered_by"] == "not_answered"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "disposition", "answered_by"),
+    [
+        ("voicemail", "completed", "voicemail", "machine"),
+        ("user_hangup_no_speech", "completed", "user_hangup_no_speech", "unknown"),
+        ("canceled", "canceled", "canceled", "not_answered"),
+        ("blocked", "failed", "blocked", "not_answered"),
+    ],
+)
+async def test_webhook_carries_documented_status_and_disposition(
+    sim: SimFactory, outcome: str, status: str, disposition: str, answered_by: str
+) -> None:
+    receiver = Receiver()
+    config = fast_config(**hook_config(outcome_mix={outcome: 1}))
+    async with sim(config, receiver) as (client, simulator):
+        await client.post("/calls/start", json=start_body())
+        await simulator.drain()
+    call = json.loads(receiver.requests[0].content)["data"]["call"]
+    assert (call["status"], call["disposition"], call["answered_by"]) == (
+        status,
+        disposition,
+        answered_by,
+    )
+
+
+async def test_webhook_waits_for_post_call_processing(sim: SimFactory) -> None:
+    receiver = Receiver()
+    config = fast_config(
+        **hook_config(
+            time_scale=1.0,
+            ring_seconds=(0.02, 0.02),
+            talk_seconds=(0.02, 0.02),
+            processing_seconds=(0.3, 0.3),
+            outcome_mix={"completed": 1},
+        )
+    )
+    async with sim(config, receiver) as (client, simulator):
+        await client.post("/calls/start", json=start_body())
+        for _ in range(200):
+            if simulator.ledger.calls[0].ended_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        [record] = simulator.ledger.calls
+        assert record.status == "completed"
+        assert receiver.requests == []  # ended, but processing is not done
+        await simulator.drain()
+    body = json.loads(receiver.requests[0].content)
+    data = body["data"]
+    assert data["processing_complete"] is True
+    assert record.ended_at is not None
+    assert parse_time(data["pipeline_completed_at"]) - record.ended_at >= timedelta(seconds=0.25)
+
+
+async def test_webhook_timestamps_follow_the_skewed_clock(sim: SimFactory) -> None:
+    receiver = Receiver()
+    skew = 7200.0
+    config = fast_config(**hook_config(clock_skew_seconds=skew, processing_seconds=(0, 0)))
+    async with sim(config, receiver) as (client, simulator):
+        before = datetime.now(UTC)
+        await client.post("/calls/start", json=start_body())
+        await simulator.drain()
+        after = datetime.now(UTC)
+    [request] = receiver.requests
+    body = json.loads(request.content)
+    shift = timedelta(seconds=skew)
+    slack = timedelta(milliseconds=1)
+    stamps = [
+        request.headers["X-Webhook-Timestamp"],
+        body["timestamp"],
+        body["data"]["pipeline_completed_at"],
+        body["data"]["transcript"][0]["timestamp"],
+    ]
+    for stamp in stamps:
+        assert before + shift - slack <= parse_time(stamp) <= after + shift
 
 
 async def test_dropped_webhook_is_never_delivered(sim: SimFactory) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from campaign_engine.simulator import Simulator, SimulatorConfig, create_app
-from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID
+from campaign_engine.simulator.knobs import DEFAULT_AGENT_ID, DEFAULT_SIP_CONNECTION_ID, SimAgent
 from campaign_engine.vocobase.client import VocobaseClient
 from campaign_engine.vocobase.errors import BadRequest, Forbidden, NotFound, RateLimited
 from campaign_engine.vocobase.schemas import StartCallRequest
@@ -79,15 +79,42 @@ async def test_simulator_refusals_map_to_the_client_error_tree(
         await client.start_call(_start(provider="plivo"))
 
 
-async def test_concurrency_and_rate_429s_are_told_apart(
+async def test_client_reads_connections_an_open_allow_list_and_an_uncapped_agent(
     pair: tuple[VocobaseClient, Simulator],
 ) -> None:
-    client, _ = pair
+    client, simulator = pair
+    connections = await client.list_connections()
+    [sip] = connections.for_provider("SIP")
+    assert (sip.connection_id, sip.active, sip.is_default) == (
+        DEFAULT_SIP_CONNECTION_ID,
+        True,
+        True,
+    )
+    simulator.config.config_lists_allowed_providers = False
+    simulator.config.agents = [
+        SimAgent(agent_id=DEFAULT_AGENT_ID, name="Old", max_call_duration_secs=None)
+    ]
+    config = await client.get_config()
+    assert config.allowed_telephony_providers is None
+    assert not config.is_configured("sip")  # SIP lives in connections only
+    assert (await client.get_agent(DEFAULT_AGENT_ID)).max_call_duration_secs is None
+
+
+async def test_both_429s_are_rate_limited_errors_that_placed_nothing(
+    pair: tuple[VocobaseClient, Simulator],
+) -> None:
+    """The docs give the two 429s one status and no documented wording, and by default the
+    simulator words them alike: the client must not need the words to handle them."""
+    client, simulator = pair
     await client.start_call(_start("+919876543210"))
     with pytest.raises(RateLimited) as busy:
         await client.start_call(_start("+919876543211"))
-    assert busy.value.kind == "concurrency"
     with pytest.raises(RateLimited) as rate:
         for _ in range(3):
             await client.get_concurrency()
-    assert rate.value.kind == "rate"
+    for limited in (busy.value, rate.value):
+        assert limited.status_code == 429
+        assert not limited.maybe_sent and not limited.campaign_fatal
+    assert (busy.value.code, busy.value.message) == (rate.value.code, rate.value.message)
+    assert simulator.ledger.responses_429 == {"rate": 1, "concurrency": 1}
+    assert len(simulator.ledger.calls) == 1
