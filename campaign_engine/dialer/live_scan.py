@@ -20,7 +20,13 @@ from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.attempts import mark_started
 from campaign_engine.dialer.call_listing import PAGE, match_unknown, offset_samples
 from campaign_engine.dialer.clock_offset import OffsetBounds, learn_offset
-from campaign_engine.dialer.live_calls import LIVE_STATUSES, ended_calls, listing_of
+from campaign_engine.dialer.live_calls import (
+    LIVE_STATUSES,
+    StatusListing,
+    ended_calls,
+    listing_of,
+    read_whole,
+)
 from campaign_engine.dialer.poll_budget import PollBudget
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
@@ -38,6 +44,19 @@ MAX_LIVE_PAGES = 3
 
 
 @dataclass
+class AccountSize:
+    """How many calls the account's listing held when last read: while they fit in one page,
+    one unfiltered ``GET /calls`` shows every call's status at once (one request instead of
+    three). Accounts only grow: once past a page, the live listings are read instead."""
+
+    total: int | None = None
+
+    @property
+    def fits_a_page(self) -> bool:
+        return self.total is None or self.total <= PAGE
+
+
+@dataclass
 class LiveScan:
     ended: int = 0
     found: int = 0
@@ -47,8 +66,11 @@ class LiveScan:
     calls: list[Call] = field(default_factory=list)
 
 
-async def scan_live(runtime: Runtime, budget: PollBudget, wait: timedelta) -> LiveScan:
+async def scan_live(
+    runtime: Runtime, budget: PollBudget, wait: timedelta, size: AccountSize | None = None
+) -> LiveScan:
     """Read the live listings once; settle what they prove."""
+    size = size or AccountSize()
     scan = LiveScan()
     async with runtime.sessions() as session:
         open_attempts = list(
@@ -65,8 +87,10 @@ async def scan_live(runtime: Runtime, budget: PollBudget, wait: timedelta) -> Li
     if not open_attempts:
         return scan
     began = utcnow()
-    listings = []
-    for status in LIVE_STATUSES:
+    listings = await _read_account(runtime, budget, scan, size) if size.fits_a_page else []
+    if listings is None:
+        return scan  # cut short: proves nothing
+    for status in [] if listings else LIVE_STATUSES:
         pages = await _read_status(runtime, budget, status, scan)
         if pages is None:
             return scan  # cut short: proves nothing
@@ -92,7 +116,7 @@ async def scan_live(runtime: Runtime, budget: PollBudget, wait: timedelta) -> Li
         await budget.release(released)
         scan.ended = len(released)
     unknown = [a for a in open_attempts if a.state == AttemptState.UNKNOWN]
-    await _find_live_unknown(runtime, budget, unknown, scan, set(ours))
+    await _find_live_unknown(runtime, budget, unknown, scan, set(ours), wait)
     if scan.proved:
         await _free_slots_of_calls_not_live(runtime, budget, unknown, scan, began)
     return scan
@@ -127,6 +151,33 @@ async def _free_slots_of_calls_not_live(
     )
 
 
+async def _read_account(
+    runtime: Runtime, budget: PollBudget, scan: LiveScan, size: AccountSize
+) -> list[StatusListing] | None:
+    """Every call of the account in one page, as the live listings it holds; [] when they
+    do not fit in one (read the live listings instead); None when nothing could be read."""
+    if not await budget.token():
+        return None
+    scan.requests += 1
+    try:
+        page = await runtime.vocobase.list_calls(limit=PAGE, offset=0)
+    except VocobaseError as exc:
+        await budget.refused("listing calls", exc)
+        return None
+    size.total = page.total
+    if not read_whole([page]):
+        return []
+    scan.calls = list(page.calls)
+    return [
+        StatusListing(
+            status,
+            frozenset(call.call_id for call in page.calls if call.status.lower() == status),
+            whole=True,
+        )
+        for status in LIVE_STATUSES
+    ]
+
+
 async def _read_status(
     runtime: Runtime, budget: PollBudget, status: str, scan: LiveScan
 ) -> list[CallList] | None:
@@ -153,6 +204,7 @@ async def _find_live_unknown(
     unknown: list[CallAttempt],
     scan: LiveScan,
     taken: set[str],
+    wait: timedelta,
 ) -> None:
     for attempt in sorted(unknown, key=lambda a: a.claimed_at):
         match = match_unknown(attempt, scan.calls, taken, scan.offset)
@@ -160,8 +212,19 @@ async def _find_live_unknown(
             continue
         taken.add(match.call_id)
         scan.found += 1
-        if not await found_started(runtime, attempt, match, utcnow()):
+        if await found_started(runtime, attempt, match, utcnow()):
+            continue  # its webhook had come: the outcome is recorded
+        if not match.is_final:
             await budget.hold_live(attempt)
+            continue
+        async with runtime.sessions() as session, session.begin():
+            released = await mark_calls_ended(
+                session,
+                [CallEnded(attempt.id, match.status, match.ended_at, how="GET /calls")],
+                now=utcnow(),
+                wait=wait,
+            )
+        await budget.release(released)
 
 
 async def found_started(runtime: Runtime, attempt: CallAttempt, call: Call, now: datetime) -> bool:

@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.call_listing import PAGE, report_from_call
-from campaign_engine.dialer.live_scan import scan_live
+from campaign_engine.dialer.live_scan import AccountSize, scan_live
 from campaign_engine.dialer.poll_budget import PollBudget
 from campaign_engine.dialer.unknown_starts import settle_unknown
 from campaign_engine.failure_kinds import FailureKind
@@ -74,6 +74,7 @@ class Reconciler:
         self.webhook_grace = timedelta(seconds=scheduler.webhook_grace_seconds)
         self.scan_every = scheduler.live_scan_seconds
         self._scanned_at = float("-inf")
+        self._account = AccountSize()
         # The longest a live start request takes: waiting for a free connection and
         # connecting (each up to the connect timeout), then the answer.
         vocobase = runtime.settings.vocobase
@@ -88,7 +89,7 @@ class Reconciler:
         proved = False
         if time.monotonic() - self._scanned_at >= self.scan_every:
             self._scanned_at = time.monotonic()
-            scan = await scan_live(self.runtime, self.budget, self.wait)
+            scan = await scan_live(self.runtime, self.budget, self.wait, self._account)
             stats.polled += scan.requests
             stats.ended += scan.ended
             stats.found += scan.found
