@@ -17,7 +17,10 @@ from bench import (
     engine_overhead,
     ingest,
     limit_fidelity,
+    makespan,
+    outcome_fidelity,
     scheduler_tick,
+    slot_refill,
     webhooks,
 )
 
@@ -28,6 +31,9 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "engine_overhead": engine_overhead.run,
     "scheduler_tick": scheduler_tick.run,
     "webhooks": webhooks.run,
+    "outcome_fidelity": outcome_fidelity.run,
+    "makespan_efficiency": makespan.run,
+    "slot_refill": slot_refill.run,
 }
 
 
