@@ -44,6 +44,16 @@ _BY_STATUS = {
 
 FINAL_CALL_STATUSES = frozenset(_BY_STATUS)
 
+# Final statuses whose outcome class no disposition refines: the dispositions that change a
+# class (voicemail, user_hangup_no_speech: status completed; blocked: status failed) come
+# with calls that connected or failed, never with one nobody answered, busy or canceled.
+# Such a call's outcome is known from polling alone; the webhook can only add details.
+SETTLED_BY_STATUS = frozenset({"no_answer", "busy", "canceled"})
+
+
+def settled_by_status(status: str | None) -> bool:
+    return status is not None and status.lower() in SETTLED_BY_STATUS
+
 
 def classify(status: str | None, disposition: str | None) -> Outcome:
     """The outcome class of a finished call; unknown words give ``UNKNOWN``, never a guess."""

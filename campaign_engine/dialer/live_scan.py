@@ -104,12 +104,13 @@ async def scan_live(
         if a.state == AttemptState.STARTED and a.call_id and a.started_at and a.started_at < began
     }
     scan.proved = all(listing.whole for listing in listings)
+    listed = {call.call_id: call for call in scan.calls}
     gone = ended_calls(known_before, listings)
     if gone:
         async with runtime.sessions() as session, session.begin():
             released = await mark_calls_ended(
                 session,
-                [CallEnded(aid, how="not among the live calls") for aid in gone],
+                [_ended(aid, listed.get(known_before[aid])) for aid in gone],
                 now=utcnow(),
                 wait=wait,
             )
@@ -149,6 +150,14 @@ async def _free_slots_of_calls_not_live(
             for a in idle
         ]
     )
+
+
+def _ended(attempt_id: int, call: Call | None) -> CallEnded:
+    """An ended call as the listings show it: with its final status when an unfiltered
+    listing held it, else only "not among the live calls"."""
+    if call is None or not call.is_final:
+        return CallEnded(attempt_id, how="not among the live calls")
+    return CallEnded(attempt_id, call.status, call.ended_at, call.duration_seconds, "GET /calls")
 
 
 async def _read_account(

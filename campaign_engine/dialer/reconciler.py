@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from campaign_engine.campaigns.outcome_classes import settled_by_status
 from campaign_engine.db.models import CallAttempt, utcnow
 from campaign_engine.dialer.call_listing import PAGE, report_from_call
 from campaign_engine.dialer.live_scan import AccountSize, scan_live
@@ -175,6 +176,9 @@ class Reconciler:
                 )
             ).all()
         for attempt in due:
+            if settled_by_status(attempt.call_status):  # no webhook can refine it
+                await self._record(attempt, _as_polled(attempt), stats)
+                continue
             if not await self.budget.token():
                 return
             stats.polled += 1
@@ -203,7 +207,12 @@ class Reconciler:
             async with self.runtime.sessions() as session, session.begin():
                 await postpone_outcome(session, attempt.id, now=now, until=until)
             return
-        report = report_from_call(call) if call else CallReport(attempt.call_status, source=POLL)
+        report = report_from_call(call) if call else _as_polled(attempt)
+        await self._record(attempt, report, stats)
+
+    async def _record(
+        self, attempt: CallAttempt, report: CallReport, stats: ReconcileStats
+    ) -> None:
         async with self.runtime.sessions() as session, session.begin():
             recorded = await record_outcome(session, attempt.id, report)
         stats.recorded += int(recorded.applied)
@@ -275,7 +284,7 @@ def _decide_at(
     """
     seen_ended = attempt.ended_at or now
     give_up = seen_ended + wait_max
-    if call is None or now >= give_up:
+    if call is None or now >= give_up or settled_by_status(call.status):
         return now
     if call.processing_complete is False:
         return give_up
@@ -283,6 +292,16 @@ def _decide_at(
     if completed is None or their_end is None:
         return now  # nothing to reckon with: the wait so far (outcome_wait) is all
     return min(seen_ended + (completed - their_end) + grace, give_up)
+
+
+def _as_polled(attempt: CallAttempt) -> CallReport:
+    """What polling stored of an ended call, as its report."""
+    return CallReport(
+        attempt.call_status,
+        duration_seconds=attempt.duration_seconds,
+        ended_at=attempt.ended_at,
+        source=POLL,
+    )
 
 
 def _change(attempt: CallAttempt, state: str, detail: str) -> Change:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaign_engine.campaigns.outcome_classes import settled_by_status
 from campaign_engine.db.models import CallAttempt
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
@@ -61,6 +62,7 @@ async def mark_calls_ended(
         )
     ).all()
     for attempt in moved:  # a few per reconciler tick
+        # An outcome no webhook can refine (no answer, busy) is due at once.
         await session.execute(
             update(CallAttempt)
             .where(CallAttempt.id == attempt.id)
@@ -94,6 +96,8 @@ def _details(one: CallEnded, now: datetime) -> dict[str, object]:
     values: dict[str, object] = {"ended_at": one.ended_at or now}
     if one.call_status is not None:
         values["call_status"] = one.call_status
+    if settled_by_status(one.call_status):
+        values["outcome_due_at"] = now
     if one.duration_seconds is not None:
         values["duration_seconds"] = one.duration_seconds
     return values

@@ -13,14 +13,14 @@ from campaign_engine.db.models import CallAttempt
 from campaign_engine.dialer.attempts import claim, mark_started, mark_unknown
 from campaign_engine.dialer.call_listing import match_unknown
 from campaign_engine.dialer.clock_offset import OffsetBounds
-from campaign_engine.dialer.reconciler import Reconciler
+from campaign_engine.dialer.reconciler import Reconciler, _decide_at
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.states import AttemptState, ContactState
-from campaign_engine.vocobase.schemas import Call, StartCallRequest
+from campaign_engine.vocobase.schemas import Call, CallDetail, StartCallRequest
 from tests.conftest import engine_settings
 from tests.dialer.support import (
     NUMBERS,
@@ -486,3 +486,34 @@ async def test_attempts_past_their_deadline_are_looked_up_before_newer_overdue_o
 
     assert found[0].id == ids[0]  # polled before, but certainly over
     assert sorted(attempt.id for attempt in found) == sorted(ids)
+
+
+def detail(**fields: object) -> CallDetail:
+    return CallDetail.model_validate({"call_id": "c", "status": "completed", **fields})
+
+
+def test_an_outcome_waits_while_processing_then_gives_the_webhook_its_grace() -> None:
+    seen_end = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    attempt = CallAttempt(ended_at=seen_end)
+    wait_max, grace = timedelta(minutes=10), timedelta(seconds=10)
+    now = seen_end + timedelta(seconds=20)
+    busy = detail(processing_complete=False)
+    assert _decide_at(busy, attempt, now, wait_max, grace) == seen_end + wait_max
+    # Vocobase's clock 45 s fast: processing completed 30 s after the end, on its clock.
+    their_end = seen_end + timedelta(seconds=45)
+    done = detail(
+        processing_complete=True,
+        ended_at=their_end.isoformat(),
+        pipeline_completed_at=(their_end + timedelta(seconds=30)).isoformat(),
+    )
+    assert _decide_at(done, attempt, now, wait_max, grace) == seen_end + timedelta(seconds=40)
+    assert _decide_at(None, attempt, now, wait_max, grace) == now  # no such call: decide
+    assert _decide_at(busy, attempt, seen_end + wait_max, wait_max, grace) == seen_end + wait_max
+
+
+def test_a_status_no_disposition_can_refine_is_decided_at_once() -> None:
+    attempt = CallAttempt(ended_at=datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    now = attempt.ended_at + timedelta(seconds=1)
+    for status in ("no_answer", "busy", "canceled"):
+        call = detail(status=status, processing_complete=False)
+        assert _decide_at(call, attempt, now, timedelta(minutes=10), timedelta(seconds=10)) == now

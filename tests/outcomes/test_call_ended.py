@@ -109,3 +109,16 @@ async def test_an_outcome_decided_without_the_webhook_says_so(runtime: Runtime) 
 
     (attempt,) = await attempts_of(runtime, campaign_id)
     assert (attempt.outcome, attempt.outcome_source) == ("completed", "poll")
+
+
+async def test_an_outcome_no_webhook_can_refine_is_due_at_once(runtime: Runtime) -> None:
+    """No answer, busy: the disposition cannot change the class, so the retry need not wait
+    for post-call processing."""
+    campaign_id, attempt_id = await started_call(runtime, NUMBERS[5])
+    now = utcnow()
+    async with runtime.sessions() as session, session.begin():
+        await mark_calls_ended(session, [CallEnded(attempt_id, "no_answer")], now=now, wait=WAIT)
+
+    (attempt,) = await attempts_of(runtime, campaign_id)
+    assert attempt.outcome_due_at is not None
+    assert abs((attempt.outcome_due_at - now).total_seconds()) < 1
