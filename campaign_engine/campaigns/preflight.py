@@ -9,6 +9,9 @@ Blocked, each contact counted once in this order:
 - ``outside_every_window``: no allowed moment between now and the schedule's end (e.g. a
   multi-zone number whose zones' windows never overlap).
 
+``warnings``: what the operator should know, e.g. that a pinned zone's windows are narrowed
+by a preset read on each callee's own clock (with what that means for the callees' zones).
+
 The finish estimate assumes one call per callable contact (retries add more), paced by the
 slowest limit — Vocobase's calls per minute, the provider's calls per second, the
 campaign's pacing, and concurrency divided by the average call length (from this
@@ -25,10 +28,17 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaign_engine.campaigns.preset_warning import preset_warning
 from campaign_engine.campaigns.replan import zone_groups
 from campaign_engine.campaigns.schedule import Schedule, from_json
 from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days
-from campaign_engine.campaigns.windows import HORIZON_DAYS, Interval, allowed_intervals, merge
+from campaign_engine.campaigns.windows import (
+    HORIZON_DAYS,
+    Interval,
+    allowed_intervals,
+    local_date,
+    merge,
+)
 from campaign_engine.config import LimitSettings
 from campaign_engine.contacts.suppression import NUMBER, PREFIX
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, Suppression
@@ -50,6 +60,7 @@ class Preflight:
     average_call_seconds: float = 0.0
     average_call_from: str = ""
     estimated_finish: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,6 +166,10 @@ async def _callable_groups(
     report.blocked.setdefault("outside_every_window", 0)
     blackouts = await blackout_days(session, campaign_id)
     groups = await zone_groups(session, campaign_id, _OPEN, not_(_suppressed(campaign_id)))
+    if schedule is not None:
+        largest = [zones for _, zones, _ in sorted(groups, key=lambda group: -group[2])]
+        warning = preset_warning(schedule, largest, on=local_date(schedule.home_zone, now))
+        report.warnings.extend([warning] if warning else [])
     calendars = []
     for _, zones, count in groups:
         calendar = ContactCalendar(schedule, zones, blackouts)

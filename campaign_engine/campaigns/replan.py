@@ -5,7 +5,8 @@ it is allowed to be called, so the scheduler's due query stays one index range. 
 sets those times in bulk, with set-based UPDATEs:
 
 - contacts are grouped by their ``timezones`` (few distinct tuples per campaign; a pinned
-  zone makes one group), and each group's allowed moments are computed once;
+  zone without a callee-clock preset makes one group), and each group's allowed moments
+  are computed once;
 - ``pending`` contacts (never called) go to the group's first allowed moment;
 - ``retrying`` contacts keep their retry time when it is allowed, else move forward to the
   next allowed moment (one UPDATE per gap between windows that holds any of them);
@@ -62,7 +63,7 @@ async def replan_waiting(
         return await _unpark_any_time(session, campaign_id, now, only_due=only_due)
     blackouts = await blackout_days(session, campaign_id)
     waiting = [state.value for state in CONTACT_WAITING]
-    if schedule.pinned:
+    if not schedule.needs_callee_zones:
         groups: list[tuple[str | None, tuple[str, ...]]] = [(None, ())]
     else:
         found = await zone_groups(session, campaign_id, waiting)

@@ -14,6 +14,10 @@ The file (every key optional)::
 
 With ``timezone = "callee"`` the windows, days and dates are read on the callee's clock; a
 number spanning several zones is called only when it is inside the window in all of them.
+A pinned zone only narrows when the campaign calls: a preset read on the callee's clock
+(``us_tcpa``, ``rbi_collections``) still applies in each of the callee's own zones, so a
+moment must be allowed by both the campaign's windows (pinned zone) and the preset's hours
+(every zone of the number; the fallback, else the pinned zone, when none is known).
 A date-only ``start``/``end`` is a callee-local date too; a date-time needs its UTC offset.
 A campaign with no schedule may call at any time.
 
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from campaign_engine.campaigns.presets import clip, find_preset, format_minute
+from campaign_engine.campaigns.presets import Preset, clip, find_preset, format_minute
 from campaign_engine.campaigns.schedule_values import (
     CALLEE,
     VALUE_PARSERS,
@@ -78,17 +82,49 @@ class Schedule:
             return preset.timezone
         return self.fallback_timezone or "UTC"
 
+    @property
+    def callee_preset(self) -> Preset | None:
+        """The preset when a pinned zone must not replace its callee's clock (else None)."""
+        preset = find_preset(self.preset) if self.preset else None
+        return preset if preset is not None and self.pinned and not preset.timezone else None
+
+    @property
+    def needs_callee_zones(self) -> bool:
+        """Whether the callee's own zones decide anything (else every callee is alike)."""
+        return not self.pinned or self.callee_preset is not None
+
+    def preset_zones(
+        self, zones: tuple[str, ...], callee_zones: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
+        """Where the preset's hours are read beyond ``zones`` (the windows' zones, already
+        clipped to it): its own zone when it has one; for a pinned campaign, each of the
+        callee's zones (``callee_zones``; none known: the fallback, else the pinned zone)."""
+        preset = find_preset(self.preset) if self.preset else None
+        if preset is None:
+            return ()
+        if preset.timezone:
+            return () if preset.timezone in zones else (preset.timezone,)
+        if not self.pinned or callee_zones is None:
+            return ()
+        if callee_zones:
+            return tuple(dict.fromkeys(callee_zones))
+        return (self.fallback_timezone or self.timezone,)
+
     def rules_for(
-        self, zones: tuple[str, ...], blackouts: frozenset[date] = frozenset()
+        self,
+        zones: tuple[str, ...],
+        blackouts: frozenset[date] = frozenset(),
+        callee_zones: tuple[str, ...] | None = None,
     ) -> list[LocalRule]:
-        """One rule per zone (callee or pinned), plus the preset's own zone when it has one."""
+        """One rule per zone (callee or pinned), then one for the preset's hours in each of
+        :meth:`preset_zones` (its own zone; a pinned campaign's callee zones)."""
         days = self.blackout_dates | blackouts
         first, last = _date_only(self.start), _date_only(self.end)
         rules = [LocalRule(name, self.windows, self.weekdays, days, first, last) for name in zones]
         preset = find_preset(self.preset) if self.preset else None
-        if preset is not None and preset.timezone and preset.timezone not in zones:
+        if preset is not None:
             hours = ((preset.start_minute, preset.end_minute),)
-            rules.append(LocalRule(preset.timezone, hours))
+            rules.extend(LocalRule(name, hours) for name in self.preset_zones(zones, callee_zones))
         return rules
 
     @property

@@ -1,9 +1,11 @@
 """May this contact be called at this moment, and if not, when? Asked at every dial and retry.
 
 What decides (see :mod:`campaign_engine.campaigns.schedule`): the campaign's windows on the
-callee's clock (every zone of the number), its days, start and end, blackout dates (the
-campaign's and the global ones in ``blackout_dates``), and a cap on calls per number per
-day across *all* campaigns. The cap's day is the number's own local day (its first zone).
+callee's clock (every zone of the number) or on its pinned zone's — and then its preset's
+hours on the callee's clock too, which a pinned zone never widens —, its days, start and
+end, blackout dates (the campaign's and the global ones in ``blackout_dates``), and a cap
+on calls per number per day across *all* campaigns. The cap's day is the number's own
+local day (its first zone).
 
 A moment is either allowed, or refused with the next allowed moment — or with none (no
 zone is known for the number, or no window is left before the schedule's end): such a
@@ -53,7 +55,7 @@ class ContactCalendar:
 
     def rules(self) -> list[LocalRule]:
         assert self.schedule is not None
-        return self.schedule.rules_for(self.zones, self.blackouts)
+        return self.schedule.rules_for(self.zones, self.blackouts, self.number_zones)
 
     def next_allowed(self, after: datetime) -> datetime | None:
         """The first allowed moment at or after ``after`` (no schedule: ``after`` itself)."""

@@ -8,6 +8,7 @@ given with ``--reason``. Pausing withdraws the campaign's queued jobs at once.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +17,53 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.files import load_retry_policy, load_schedule
 from campaign_engine.campaigns.overview import campaign_overview
 from campaign_engine.campaigns.preflight import Preflight, preflight
+from campaign_engine.campaigns.preset_warning import preset_warning
+from campaign_engine.campaigns.replan import zone_groups
+from campaign_engine.campaigns.schedule import Schedule
+from campaign_engine.campaigns.windows import local_date
 from campaign_engine.cli.campaign_views import (
     print_overview,
     print_preflight,
     print_status,
     say,
+    warn,
 )
 from campaign_engine.cli.common import console, db_session, errors, print_json, run, settings_from
 from campaign_engine.config import Settings
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, utcnow
 from campaign_engine.keys import RedisKeys
+from campaign_engine.states import CONTACT_FINAL, ContactState
 from campaign_engine.vocobase.client import VocobaseClient
 
 app = typer.Typer(no_args_is_help=True)
 
 REASON = typer.Option(None, "--reason", help="Why (recorded with the state change).")
+
+
+_OPEN = [state.value for state in ContactState if state not in CONTACT_FINAL]
+
+
+def warn_about(schedule: Schedule | None, callee_zones: Sequence[tuple[str, ...]] = ()) -> None:
+    """Warn when a pinned zone meets a preset read on each callee's clock (worked out for
+    ``callee_zones``, the campaign's zone groups, largest first, when it has contacts)."""
+    if schedule is None:
+        return
+    on = local_date(schedule.home_zone, utcnow())
+    warning = preset_warning(schedule, callee_zones, on=on)
+    if warning:
+        warn(warning)
+
+
+async def _callee_zones(session: AsyncSession, campaign_id: str) -> list[tuple[str, ...]]:
+    groups = await zone_groups(session, campaign_id, _OPEN)
+    return [zones for _, zones, _ in sorted(groups, key=lambda group: -group[2])]
 
 
 def operator() -> str:
@@ -74,6 +101,7 @@ def create(
         policy = load_retry_policy(retry_file) if retry_file else None
         for note in schedule.notes if schedule else ():
             errors.print(f"note: {note}", highlight=False, soft_wrap=True)
+        warn_about(schedule)
         async with db_session(settings) as session:
             campaign = await service.create_campaign(
                 session,
@@ -109,7 +137,10 @@ def schedule(
         for note in new.notes if new else ():
             errors.print(f"note: {note}", highlight=False, soft_wrap=True)
         async with db_session(settings) as session:
-            return await service.set_schedule(session, campaign_id, new)
+            moved = await service.set_schedule(session, campaign_id, new)
+            if new is not None and new.callee_preset is not None:
+                warn_about(new, await _callee_zones(session, campaign_id))
+            return moved
 
     moved = run(change)
     what = "schedule cleared" if clear else "schedule set"

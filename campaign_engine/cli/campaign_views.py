@@ -8,12 +8,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from campaign_engine.campaigns.preflight import Preflight
-from campaign_engine.cli.common import console
+from campaign_engine.cli.common import console, errors
 
 
 def say(text: str) -> None:
     """One line (or a few) for people: never wrapped, so it reads the same in a log file."""
     console.print(text, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    """``warning: ...`` on stderr (stdout stays what scripts read)."""
+    errors.print(f"warning: {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def print_status(data: dict[str, Any]) -> None:
@@ -123,3 +128,5 @@ def print_preflight(report: Preflight) -> None:
             + (finish.isoformat() if finish else "not within the schedule's dates")
             + " (first attempts only; retries add more)"
         )
+    for warning in report.warnings:
+        warn(warning)

@@ -110,3 +110,25 @@ async def test_a_campaign_without_a_schedule_can_call_everyone_now(runtime: Runt
         report = await preflight(session, campaign_id, SLOW, MONDAY)
     assert (report.callable, report.first_call_at) == (1, MONDAY)
     assert report.estimated_finish == MONDAY + timedelta(minutes=1)
+
+
+async def test_a_pinned_zone_under_a_callee_clock_preset_is_warned_and_narrowed(
+    runtime: Runtime,
+) -> None:
+    """Issue 15: windows 08:00-10:00 New York under us_tcpa are 05:00-07:00 in Los Angeles,
+    never inside its 08:00-21:00: its numbers have no allowed moment, and preflight says why."""
+    schedule = {"preset": "us_tcpa", "timezone": "America/New_York", "windows": ["08:00-10:00"]}
+    contacts = [("+12015550101", NEW_YORK), ("+13105550101", ("America/Los_Angeles",))]
+    campaign_id = await campaign_with(runtime, contacts, schedule, start=False)
+
+    async with runtime.sessions() as session:
+        report = await preflight(session, campaign_id, SLOW, MONDAY)
+
+    assert (report.callable, report.blocked["outside_every_window"]) == (1, 1)
+    assert report.warnings == [
+        "preset us_tcpa applies in each callee's own time: with timezone America/New_York, "
+        "the windows 08:00-10:00 (America/New_York time) are narrowed for callees in other "
+        "zones to what 08:00-21:00 their own time allows (on 2030-06-02: America/Los_Angeles "
+        "callees: 08:00-21:00 their time = 11:00-24:00 America/New_York, so never called)"
+    ]
+    assert report.to_dict()["warnings"] == report.warnings

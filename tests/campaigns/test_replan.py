@@ -61,6 +61,26 @@ async def test_a_pinned_zone_places_every_contact_alike(runtime: Runtime) -> Non
     assert placed == {utc(2030, 6, 3, 9)}  # 10:00 BST
 
 
+async def test_a_pinned_zone_with_a_callee_clock_preset_places_each_callee_on_both_clocks(
+    runtime: Runtime,
+) -> None:
+    """Issue 15: windows 08:00-12:00 New York under us_tcpa; a Los Angeles number waits for
+    08:00 its own time (11:00 in New York); a number with no zone known reads the pinned one."""
+    schedule = {"preset": "us_tcpa", "timezone": "America/New_York", "windows": ["08:00-12:00"]}
+    contacts = [
+        ("+12015550101", NEW_YORK),
+        ("+13105550101", ("America/Los_Angeles",)),
+        ("+80012345678", NO_ZONE),
+    ]
+    campaign_id = await campaign_with(runtime, contacts, schedule)
+
+    assert await times(runtime, campaign_id) == {
+        "+12015550101": utc(2030, 6, 3, 12),  # Monday 08:00 EDT
+        "+13105550101": utc(2030, 6, 3, 15),  # Monday 08:00 PDT = 11:00 EDT
+        "+80012345678": utc(2030, 6, 3, 12),
+    }
+
+
 async def test_no_schedule_keeps_contacts_due_at_once(runtime: Runtime) -> None:
     campaign_id = await campaign_with(runtime, CONTACTS, None)
     placed = {c.next_attempt_at for c in (await contacts_by_number(runtime, campaign_id)).values()}

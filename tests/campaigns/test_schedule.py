@@ -134,3 +134,32 @@ def test_a_bad_schedule_names_the_key_and_the_problem(data: dict[str, Any], mess
     with pytest.raises(ScheduleError) as raised:
         parse_schedule(data)
     assert str(raised.value).startswith(message)
+
+
+def test_a_pinned_campaign_reads_a_callee_clock_preset_in_each_callee_zone() -> None:
+    """Issue 15: the pinned zone's rule first, then the preset's hours on every callee clock
+    (none known: the fallback, else the pinned zone); a fixed-zone preset keeps its zone."""
+    pinned = parse_schedule({"preset": "us_tcpa", "timezone": "America/New_York"})
+    callee = ("America/Chicago", "America/Los_Angeles")
+    rules = pinned.rules_for(pinned.zones_for(callee), frozenset(), callee)
+    assert [(rule.zone, rule.windows) for rule in rules] == [
+        ("America/New_York", ((480, 1260),)),
+        ("America/Chicago", ((480, 1260),)),
+        ("America/Los_Angeles", ((480, 1260),)),
+    ]
+    assert rules[1].weekdays == frozenset(range(7))  # the law's hours, every day
+    assert pinned.needs_callee_zones
+    assert pinned.preset_zones(("America/New_York",), ()) == ("America/New_York",)
+    fallback = parse_schedule(
+        {"preset": "us_tcpa", "timezone": "America/New_York", "fallback_timezone": "America/Denver"}
+    )
+    assert fallback.preset_zones(("America/New_York",), ()) == ("America/Denver",)
+    # 05:30 in Los Angeles (08:30 in New York) is not allowed; 08:00 there is.
+    assert next_allowed(rules, datetime(2026, 6, 3, 12, 30, tzinfo=UTC)) == datetime(
+        2026, 6, 3, 15, tzinfo=UTC
+    )
+    # No preset, a fixed-zone preset, or the callee's own clock: nothing more to read.
+    assert not parse_schedule({"timezone": "America/New_York"}).needs_callee_zones
+    india = parse_schedule({"preset": "india_promotional", "timezone": "Asia/Dubai"})
+    assert india.preset_zones(("Asia/Dubai",), callee) == ("Asia/Kolkata",)
+    assert parse_schedule({"preset": "us_tcpa"}).preset_zones(callee, callee) == ()

@@ -10,6 +10,7 @@ from campaign_engine.campaigns.window_check import (
     ContactCalendar,
     hold_for,
     local_day_bounds,
+    window_hold,
 )
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
@@ -151,3 +152,100 @@ def test_a_local_day_follows_the_zones_midnights() -> None:
     # The day daylight saving starts in New York is 23 hours long.
     start, end = local_day_bounds("America/New_York", utc(2030, 3, 10, 12))
     assert end - start == timedelta(hours=23)
+
+
+# Issue 15: a preset speaks of the callee's time, whatever zone the campaign pins.
+LOS_ANGELES = ("America/Los_Angeles",)
+NY_PINNED_TCPA = {"preset": "us_tcpa", "timezone": "America/New_York"}
+
+
+def test_a_pinned_zone_never_lets_a_preset_allow_an_early_morning_in_the_callees_zone() -> None:
+    """New York pinned, us_tcpa: 08:30 in New York is 05:30 in Los Angeles — not callable."""
+    calendar = ContactCalendar(parse_schedule(NY_PINNED_TCPA), LOS_ANGELES)
+    wednesday_0530_la = utc(2026, 6, 3, 12, 30)  # 08:30 EDT, inside the campaign's windows
+
+    hold = window_hold(calendar, wednesday_0530_la)
+
+    assert hold is not None
+    assert hold.reason == "outside the us_tcpa hours at 05:30 America/Los_Angeles"
+    assert hold.until == utc(2026, 6, 3, 15)  # 08:00 PDT = 11:00 EDT
+    assert window_hold(calendar, utc(2026, 6, 4, 0, 30)) is None  # 20:30 EDT, 17:30 PDT
+    # The pinned zone still narrows: 21:30 EDT (18:30 in Los Angeles) is past its windows.
+    late = window_hold(calendar, utc(2026, 6, 4, 1, 30))
+    assert late is not None
+    assert late.reason == "outside the calling window at 21:30 America/New_York"
+    assert late.until == utc(2026, 6, 4, 15)  # Thursday 08:00 PDT
+    # A New York number reads both on one clock: 08:30 EDT is fine.
+    assert (
+        window_hold(ContactCalendar(parse_schedule(NY_PINNED_TCPA), NEW_YORK), wednesday_0530_la)
+        is None
+    )
+
+
+def test_a_campaign_pinned_where_it_is_evening_does_not_call_new_york_at_night() -> None:
+    """Pinned to Auckland (18:56 there), a New York number is at 00:56: held until both
+    clocks allow it (14:00 in New York = 08:00 the next morning in Auckland)."""
+    schedule = parse_schedule({"preset": "us_tcpa", "timezone": "Pacific/Auckland"})
+    calendar = ContactCalendar(schedule, NEW_YORK)
+    night_in_new_york = utc(2026, 1, 15, 5, 56)  # 00:56 EST, 18:56 NZDT
+
+    hold = window_hold(calendar, night_in_new_york)
+
+    assert hold is not None
+    assert hold.reason == "outside the us_tcpa hours at 00:56 America/New_York"
+    assert hold.until == utc(2026, 1, 15, 19)  # 14:00 EST, Friday 08:00 NZDT
+
+
+def test_the_preset_follows_the_callees_daylight_saving_not_the_pinned_zones() -> None:
+    """Pinned to India (no daylight saving), us_tcpa, a New York number: 08:00 New York is
+    18:30 IST before New York springs forward (8 March 2026) and 17:30 IST after."""
+    calendar = ContactCalendar(
+        parse_schedule({"preset": "us_tcpa", "timezone": "Asia/Kolkata"}), NEW_YORK
+    )
+    friday_1745_ist = utc(2026, 3, 6, 12, 15)  # 07:15 EST
+    monday_1745_ist = utc(2026, 3, 9, 12, 15)  # 08:15 EDT
+
+    hold = window_hold(calendar, friday_1745_ist)
+    assert hold is not None
+    assert hold.reason == "outside the us_tcpa hours at 07:15 America/New_York"
+    assert hold.until == utc(2026, 3, 6, 13)  # 08:00 EST = 18:30 IST
+    assert window_hold(calendar, monday_1745_ist) is None
+    # Every day of the week, the first allowed moment is 08:00 on the New York clock.
+    firsts = [calendar.next_allowed(utc(2026, 3, day, 3, 30)) for day in range(5, 12)]
+    assert firsts == [
+        utc(2026, 3, 5, 13), utc(2026, 3, 6, 13), utc(2026, 3, 7, 13), utc(2026, 3, 8, 12),
+        utc(2026, 3, 9, 12), utc(2026, 3, 10, 12), utc(2026, 3, 11, 12),
+    ]  # fmt: skip
+
+
+def test_a_number_in_several_zones_must_be_inside_the_preset_hours_in_each() -> None:
+    """Pinned to London, us_tcpa, a number in New York and Los Angeles: 14:00 BST is 09:00
+    in New York but 06:00 in Los Angeles; the calls wait for 08:00 in Los Angeles (16:00)."""
+    calendar = ContactCalendar(
+        parse_schedule({"preset": "us_tcpa", "timezone": "Europe/London"}),
+        ("America/New_York", "America/Los_Angeles"),
+    )
+    assert [rule.zone for rule in calendar.rules()] == [
+        "Europe/London", "America/New_York", "America/Los_Angeles",
+    ]  # fmt: skip
+
+    hold = window_hold(calendar, utc(2026, 6, 3, 13))
+
+    assert hold is not None
+    assert hold.reason == "outside the us_tcpa hours at 06:00 America/Los_Angeles"
+    assert hold.until == utc(2026, 6, 3, 15)  # 16:00 BST
+    assert window_hold(calendar, utc(2026, 6, 3, 19, 30)) is None  # 20:30 BST, 15:30 and 12:30
+    # 21:00 BST closes the campaign's window before New York's 21:00 (02:00 BST).
+    assert calendar.next_allowed(utc(2026, 6, 3, 20)) == utc(2026, 6, 4, 15)
+
+
+def test_without_a_preset_a_pinned_zone_alone_decides_as_before() -> None:
+    """No preset: the pinned zone's windows are the only rule, whatever the callee's zone."""
+    schedule = parse_schedule({"timezone": "America/New_York", "windows": ["08:00-21:00"]})
+    calendar = ContactCalendar(schedule, LOS_ANGELES)
+    assert [rule.zone for rule in calendar.rules()] == ["America/New_York"]
+    assert window_hold(calendar, utc(2026, 6, 3, 12, 30)) is None  # 08:30 EDT, 05:30 PDT
+    hold = window_hold(calendar, utc(2026, 6, 3, 11, 30))  # 07:30 EDT
+    assert hold is not None
+    assert hold.until == utc(2026, 6, 3, 12)
+    assert hold.reason == "outside the calling window at 07:30 America/New_York"

@@ -143,6 +143,38 @@ def test_changing_the_schedule_places_waiting_contacts_again(cli: Cli) -> None:
     assert cli("campaign", "schedule", campaign_id).exit_code == 2  # neither FILE nor --clear
 
 
+PINNED = 'preset = "us_tcpa"\ntimezone = "America/New_York"\n'
+PINNED_WARNING = (
+    "warning: preset us_tcpa applies in each callee's own time: with timezone "
+    "America/New_York, the windows 08:00-21:00 (America/New_York time) are narrowed for "
+    "callees in other zones to what 08:00-21:00 their own time allows"
+)
+
+
+def test_a_pinned_zone_under_a_callee_clock_preset_is_warned_about(cli: Cli) -> None:
+    """Issue 15: create, schedule and preflight say the preset stays on the callee's clock."""
+    schedule = cli.file("pinned.toml", PINNED)
+    created = cli(
+        "campaign", "create", "--name", "P", "--agent-id", AGENT_ID, "--schedule", schedule
+    )
+    assert created.exit_code == 0, created.output
+    assert created.stderr == PINNED_WARNING + "\n"
+    campaign_id = created.stdout.strip()  # still only the id on stdout
+    cli.ok("contacts", "import", campaign_id, cli.file("list.csv", CSV))
+
+    changed = cli.ok("campaign", "schedule", campaign_id, schedule)
+    assert changed.stderr.startswith(PINNED_WARNING + " (on ")
+    assert "Asia/Calcutta callees: 08:00-21:00 their time = " in changed.stderr
+    report = json.loads(cli.ok("campaign", "preflight", campaign_id, "--json").stdout)
+    assert len(report["warnings"]) == 1
+    assert report["warnings"][0].startswith(PINNED_WARNING.removeprefix("warning: "))
+    text = cli.ok("campaign", "preflight", campaign_id)
+    assert text.stderr.startswith(PINNED_WARNING)
+    assert "warning" not in text.stdout
+    plain = cli.ok("campaign", "schedule", campaign_id, cli.file("s.toml", SCHEDULE))
+    assert "warning" not in plain.stderr  # the callee's own clock: nothing to warn about
+
+
 def queue_everything(sqlite_url: str, redis_prefix: str) -> int:
     async def enqueue() -> int:
         runtime = await Runtime.open(engine_settings(sqlite_url, redis_prefix))
