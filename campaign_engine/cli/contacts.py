@@ -134,6 +134,13 @@ def import_command(
     default_region: str | None = typer.Option(
         None, help="Region (e.g. IN) for numbers without a country code."
     ),
+    vanity_numbers: bool = typer.Option(
+        False,
+        "--vanity-numbers",
+        help="Read letters in a number as keypad digits (1-800-FLOWERS). Off by default: "
+        "such rows are rejected as letters_in_number, since a typo read that way dials a "
+        "stranger.",
+    ),
     encoding: str | None = typer.Option(None, help="File encoding (else detected)."),
     delimiter: str | None = typer.Option(
         None, help="Field delimiter: one character, or tab, comma, semicolon, pipe (else sniffed)."
@@ -171,6 +178,7 @@ def import_command(
         dry_run=dry_run,
         engine_variables=(settings.dialer.correlation_variable,),
         drop_undeclared=drop_undeclared,
+        vanity_numbers=vanity_numbers,
         workers=workers,
         batch_size=batch_size,
     )

@@ -23,11 +23,12 @@ from campaign_engine.contacts.columns import ColumnMapping
 from campaign_engine.contacts.csv_chunks import CsvChunk, byte_chunks_possible, cut_chunks
 from campaign_engine.contacts.csv_source import CsvLayout, CsvSource, Record, open_csv
 from campaign_engine.contacts.pipeline import ImportPipeline
-from campaign_engine.contacts.reject_report import RejectReport
+from campaign_engine.contacts.reject_report import RejectReport, refuse_overwriting_source
 from campaign_engine.contacts.row_checks import RowPlan, Setup, Work
 from campaign_engine.contacts.sql_source import open_sql_source
 from campaign_engine.contacts.summary import ImportOptions, ImportRefused, ImportSummary, Progress
 from campaign_engine.db.models import Campaign
+from campaign_engine.states import CAMPAIGN_TERMINAL
 
 __all__ = [
     "ImportOptions",
@@ -51,11 +52,7 @@ async def import_csv(
 ) -> ImportSummary:
     """Import a CSV file; ``agent_lookup`` asks Vocobase for the agent's variables when the
     campaign does not know them yet."""
-    if rejects_path is not None and _same_file(rejects_path, path):
-        raise ValueError(
-            f"--rejects {rejects_path} is the file being imported: the report would overwrite "
-            "it; name another file"
-        )
+    refuse_overwriting_source(rejects_path, path)
     campaign = await _campaign(sessions, campaign_id)
     with open_csv(path, encoding=options.encoding, delimiter=options.delimiter) as source:
         summary = ImportSummary(
@@ -115,18 +112,18 @@ async def import_sql(
     return summary
 
 
-def _same_file(one: Path, other: Path) -> bool:
-    try:
-        return one.resolve() == other.resolve() or (one.exists() and one.samefile(other))
-    except OSError:
-        return False
-
-
 async def _campaign(sessions: async_sessionmaker[AsyncSession], campaign_id: str) -> Campaign:
+    """The campaign to import into; refused if it is missing or finished (its contacts
+    would stay pending forever: a completed or canceled campaign never dials again)."""
     async with sessions() as session:
         campaign = await session.get(Campaign, campaign_id)
     if campaign is None:
         raise ImportRefused(f"campaign {campaign_id} not found")
+    if campaign.state in CAMPAIGN_TERMINAL:
+        raise ImportRefused(
+            f"campaign {campaign_id} is {campaign.state}: nothing imported, since a "
+            f"{campaign.state} campaign never calls again; import into a new campaign"
+        )
     return campaign
 
 
@@ -185,7 +182,11 @@ async def _import(
         engine_variables=options.engine_variables,
         drop_undeclared=options.drop_undeclared,
     )
-    plan = RowPlan.build(mapping, options.default_region or campaign.default_region)
+    plan = RowPlan.build(
+        mapping,
+        options.default_region or campaign.default_region,
+        vanity_numbers=options.vanity_numbers,
+    )
     summary.phone_column, summary.variables = mapping.phone_column, mapping.variable_names
 
     report = RejectReport(rejects_path, header) if rejects_path else None

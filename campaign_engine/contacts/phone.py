@@ -35,6 +35,19 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
 _FLOAT_SUFFIX = re.compile(r"(\+?\d+)\.0+")
 _MULTI_VALUE = " ::: "
 _TEL_PREFIX = re.compile(r"tel:\s*", re.IGNORECASE)
+# Where libphonenumber starts reading a number: text before it ("Mobile: ") is a label.
+_NUMBER_START = re.compile(r"[+\uff0b\d]")
+# A trailing extension and its marker (the forms libphonenumber reads: "ext. 12", "x12",
+# "extension 5", "anexo 3", "#9", ";ext=5"...): letters in the marker are not in the number.
+_EXTENSION = re.compile(
+    r"(?:;ext=\d{1,20}"
+    r"|[\s,]*(?:e?xt(?:ensi[oó]n|n)?|anexo|доб)[.:]?[\s,-]*\d{1,20}#?"
+    r"|[\s,]*(?:x|int|[#~])[.:]?[\s,-]*\d{1,9}#?)\s*\Z",
+    re.IGNORECASE,
+)
+# Fewer digits before it and it is no extension ("+2X75601234" is a typo, not +2 ext. 75…).
+_MIN_DIGITS_BEFORE_EXTENSION = 4
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +80,15 @@ def check_region(region: str | None) -> str | None:
     return code
 
 
-def normalize(raw: str, default_region: str | None) -> ParsedPhone | PhoneError:
+def normalize(
+    raw: str, default_region: str | None, *, vanity: bool = False
+) -> ParsedPhone | PhoneError:
     """Parse one phone cell; ``default_region`` applies to numbers with no country code.
 
     ``default_region`` is expected to have passed ``check_region`` (the caller does it once
-    per file, not per row).
+    per file, not per row). Letters in the number are ``letters_in_number`` unless
+    ``vanity``: libphonenumber reads them as keypad digits (1-800-FLOWERS), which is right
+    for a vanity number and dials a stranger for a typo ("98765abcde").
     """
     text = original = raw.strip()
     if not text:
@@ -93,10 +110,18 @@ def normalize(raw: str, default_region: str | None) -> ParsedPhone | PhoneError:
         )
 
     # The fast path is trusted for valid numbers only: anything else gets the full parser,
-    # so an invalid cell is described exactly as parse() sees it.
+    # so an invalid cell is described exactly as parse() sees it. The fast path declines
+    # every cell with a letter in it, so the letter check below decides for both paths.
     plain = parse_plain(text, default_region)
     known = None if plain is None else facts_of(*plain)
     if known is None:
+        if not vanity and has_letters_in_number(text):
+            return PhoneError(
+                RejectReason.LETTERS_IN_NUMBER,
+                f"{original!r} has letters in the number; they are read as keypad digits "
+                "only for vanity numbers (contacts import --vanity-numbers), since a typo "
+                "read that way is someone else's number",
+            )
         try:
             number = phonenumbers.parse(text, default_region)
         except NumberParseException as exc:
@@ -113,6 +138,22 @@ def normalize(raw: str, default_region: str | None) -> ParsedPhone | PhoneError:
                 RejectReason.INVALID_NUMBER, f"{original!r} is not a valid number{read_as}"
             )
     return ParsedPhone(known.e164, known.region, known.timezones)
+
+
+def has_letters_in_number(text: str) -> bool:
+    """Whether a letter stands among the digits of the number (not in a label before it or
+    an extension marker after it): the letters libphonenumber would read as keypad digits,
+    or drop."""
+    start = _NUMBER_START.search(text)
+    if start is None:
+        return False
+    number = text[start.start() :]
+    extension = _EXTENSION.search(number)
+    if extension is not None:
+        before = number[: extension.start()]
+        if sum(char.isdigit() for char in before) >= _MIN_DIGITS_BEFORE_EXTENSION:
+            number = before
+    return _LETTER.search(number) is not None
 
 
 def _clean(text: str) -> str:

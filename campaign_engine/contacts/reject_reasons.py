@@ -21,3 +21,6 @@ class RejectReason(StrEnum):
     BAD_ENCODING = "bad_encoding"
     TOO_MANY_COLUMNS = "too_many_columns"
     VARIABLE_TOO_LONG = "variable_too_long"
+    # Letters where digits belong: read as keypad digits only when vanity numbers are asked
+    # for, since a typo read that way dials a stranger.
+    LETTERS_IN_NUMBER = "letters_in_number"

@@ -7,6 +7,14 @@ report does not pile up a second set of annotation columns.
 
 It is written as UTF-8 with a byte-order mark: without one, Excel opens UTF-8 as the local
 8-bit encoding and mangles every accented name; the reader here accepts it either way.
+
+Every cell goes through the formula guard the results export uses (``formula_guard``): the
+cells come from outside, and the report is made to be opened in a spreadsheet. A guarded
+phone cell still re-imports (the reader drops Excel's leading ``'``); a guarded variable
+keeps the ``'``.
+
+A report must never be written over the file it reports on (``refuse_overwriting_source``):
+every import that writes one checks that first.
 """
 
 from __future__ import annotations
@@ -17,10 +25,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from campaign_engine.contacts.formula_guard import neutralise
 from campaign_engine.contacts.row_checks import Rejected
 
 REPORT_COLUMNS = ("_line", "_reason", "_detail")
 ENCODING = "utf-8-sig"
+
+
+def refuse_overwriting_source(rejects_path: Path | None, source: Path) -> None:
+    """Raise ValueError if the reject report would be written over ``source``, the file being
+    imported, by whatever path (``..``, a symbolic link, a hard link): call it before anything
+    is written."""
+    if rejects_path is not None and _same_file(rejects_path, source):
+        raise ValueError(
+            f"--rejects {rejects_path} is the file being imported: the report would overwrite "
+            "it; name another file"
+        )
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.resolve() == other.resolve() or (one.exists() and one.samefile(other))
+    except OSError:
+        return False
 
 
 class RejectReport:
@@ -38,10 +65,10 @@ class RejectReport:
         raw = rejected.raw
         self._writer.writerow(
             [
-                *(raw.get(name, "") for name in self.columns),
+                *(neutralise(raw.get(name, "")) for name in self.columns),
                 rejected.line,
                 rejected.reason.value,
-                rejected.detail,
+                neutralise(rejected.detail),
             ]
         )
         self.count += 1

@@ -55,6 +55,8 @@ class RowPlan(NamedTuple):
     variables: tuple[tuple[int, str], ...]
     region: str | None
     max_variable_length: int = DEFAULT_MAX_VARIABLE_LENGTH
+    vanity_numbers: bool = False
+    """Read letters in a number as keypad digits (else they are ``letters_in_number``)."""
 
     @classmethod
     def build(
@@ -62,6 +64,8 @@ class RowPlan(NamedTuple):
         mapping: ColumnMapping,
         default_region: str | None,
         max_variable_length: int = DEFAULT_MAX_VARIABLE_LENGTH,
+        *,
+        vanity_numbers: bool = False,
     ) -> RowPlan:
         """Raises ValueError for an unknown region or a bad limit, before any row is read."""
         if max_variable_length < 1:
@@ -72,6 +76,7 @@ class RowPlan(NamedTuple):
             mapping.variables,
             check_region(default_region),
             max_variable_length,
+            vanity_numbers,
         )
 
 
@@ -84,7 +89,7 @@ def check_fields(
     fields: list[str], plan: RowPlan
 ) -> tuple[str, str | None, tuple[str, ...], dict[str, str]] | Refused:
     """The phone number and variables of one record, or why it is refused."""
-    parsed = normalize(fields[plan.phone_index], plan.region)
+    parsed = normalize(fields[plan.phone_index], plan.region, vanity=plan.vanity_numbers)
     if isinstance(parsed, PhoneError):
         return Refused(parsed.reason, parsed.detail)
     values: dict[str, str] = {}
@@ -204,15 +209,19 @@ def validate_rows(
     default_region: str | None,
     *,
     max_variable_length: int = DEFAULT_MAX_VARIABLE_LENGTH,
+    vanity_numbers: bool = False,
 ) -> Iterator[Accepted | Rejected]:
     """Yield one Accepted or Rejected per non-blank record of ``source``, in file order.
 
     ``default_region`` applies to numbers written without a country code; an unknown code
     raises ValueError here, before any row is read. The first row with a given number is
-    accepted and later ones are ``duplicate_in_file``. (The importer does the same in
+    accepted and later ones are ``duplicate_in_file``. Letters in a number are
+    ``letters_in_number`` unless ``vanity_numbers``. (The importer does the same in
     parallel chunks; this is the one-process form.)
     """
-    plan = RowPlan.build(mapping, default_region, max_variable_length)
+    plan = RowPlan.build(
+        mapping, default_region, max_variable_length, vanity_numbers=vanity_numbers
+    )
     return _validate(source, plan)
 
 

@@ -9,8 +9,13 @@ table of any size is read in flat memory.
 
 The query's result columns are the header (the phone column and variables map as for a CSV),
 each value becomes text (NULL as empty, a float with no fraction as an integer, dates in ISO
-form) and a row's "line" is its position in the result, from 1. The query runs in a
-transaction that is never committed.
+form) and a row's "line" is its position in the result, from 1.
+
+The query is sent as written (``as_written``: a colon in it is never taken for a bind
+parameter) and runs read-only where the database can enforce it (``READ_ONLY``: PostgreSQL's
+``SET TRANSACTION READ ONLY``, SQLite's ``PRAGMA query_only``), so a query that would write
+fails with an error saying so and writes nothing; on any database its transaction is never
+committed.
 
 The URL may carry a password: only ``display_url`` (password masked) is ever shown, and a
 driver's error text is scrubbed of it too.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -29,12 +35,47 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL, Connection, Result
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult, create_async_engine
+from sqlalchemy.sql.elements import TextClause
 
 from campaign_engine.contacts.csv_source import Record
 
 
 class SqlSourceError(ValueError):
     """The source database or its query cannot be read; the message names it (masked)."""
+
+
+READ_ONLY: dict[str, str] = {
+    # The first statement of the transaction the query then runs in.
+    "postgresql": "SET TRANSACTION READ ONLY",
+    # For this connection: every later write fails with "attempt to write a readonly
+    # database", DDL too (which the sqlite3 module would otherwise run outside a transaction).
+    "sqlite": "PRAGMA query_only = ON",
+    # For the session's transactions (not tested here: no MySQL server in the test setup).
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+"""How each database (by SQLAlchemy dialect name) is told to refuse writes; others rely on
+the query's transaction never being committed."""
+
+QUERY_ERRORS: tuple[type[Exception], ...] = (Exception,)
+"""What running or reading the query may raise: SQLAlchemy's errors, and any driver's own,
+which can escape SQLAlchemy's wrapping (asyncpg's do when a server-side cursor fetches:
+"cannot execute nextval() in a read-only transaction" arrives that way). Each is reported
+as the query failing, with its message."""
+
+_READ_ONLY_HINT = "; source queries run read-only, so the query may only read (a SELECT)"
+_READ_ONLY_ERRORS = ("read-only", "readonly", "read only")
+
+# text() takes ":name" for a bind parameter wherever it stands, string literals included
+# ("WHERE note <> ' :x'"), and a backslash before such a colon for an escape it removes
+# (the two patterns SQLAlchemy's compiler applies). A source query has no parameters, so a
+# backslash goes before each of both: the database then gets exactly the text written.
+_BIND_LIKE = re.compile(r"\\(?=:\w*(?![:\w]))|(?<![:\w\\]):(?=\w+(?![:\w]))")
+
+
+def as_written(query: str) -> TextClause:
+    """``query`` as a statement with no bind parameters, sent to the database as written."""
+    return text(_BIND_LIKE.sub(lambda found: "\\" + found.group(), query))
 
 
 def display_url(url: str) -> str:
@@ -99,6 +140,8 @@ class SqlSource:
         reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
         if self.url.password:
             reason = reason.replace(str(self.url.password), "***")
+        if any(word in reason.lower() for word in _READ_ONLY_ERRORS):
+            reason += _READ_ONLY_HINT
         return SqlSourceError(f"{doing} {self.display_url}: {reason}")
 
     async def chunks(self, size: int) -> AsyncIterator[list[Record]]:
@@ -113,7 +156,7 @@ class SqlSource:
                     yield _records(rows, line)
                     line += len(rows)
                     await asyncio.sleep(0)  # let a batch being written make progress
-        except (SQLAlchemyError, OSError) as exc:
+        except QUERY_ERRORS as exc:
             raise self.failure(exc, f"reading row {line} onwards failed at") from None
 
 
@@ -158,11 +201,17 @@ async def _async_result(source: SqlSource, chunk_size: int) -> AsyncIterator[Asy
         except (SQLAlchemyError, OSError) as exc:
             raise source.failure(exc, "cannot connect to") from None
         try:
+            read_only = READ_ONLY.get(connection.dialect.name)
+            try:
+                if read_only is not None:
+                    await connection.exec_driver_sql(read_only)
+            except (SQLAlchemyError, OSError) as exc:
+                raise source.failure(exc, "cannot make the query read-only on") from None
             try:
                 result = await connection.stream(
-                    text(source.query), execution_options={"yield_per": chunk_size}
+                    as_written(source.query), execution_options={"yield_per": chunk_size}
                 )
-            except (SQLAlchemyError, OSError) as exc:
+            except QUERY_ERRORS as exc:
                 raise source.failure(exc, "the query failed on") from None
             yield result
         finally:
@@ -184,11 +233,17 @@ def _sync_result(source: SqlSource, chunk_size: int) -> Iterator[Result[Any]]:
         except (SQLAlchemyError, OSError) as exc:
             raise source.failure(exc, "cannot connect to") from None
         with connection:  # closing rolls back: the query never commits
+            read_only = READ_ONLY.get(connection.dialect.name)
+            try:
+                if read_only is not None:
+                    connection.exec_driver_sql(read_only)
+            except (SQLAlchemyError, OSError) as exc:
+                raise source.failure(exc, "cannot make the query read-only on") from None
             try:
                 result = connection.execution_options(yield_per=chunk_size).execute(
-                    text(source.query)
+                    as_written(source.query)
                 )
-            except (SQLAlchemyError, OSError) as exc:
+            except QUERY_ERRORS as exc:
                 raise source.failure(exc, "the query failed on") from None
             if not result.returns_rows:
                 raise SqlSourceError(

@@ -35,6 +35,9 @@ class ImportOptions:
     engine_variables: tuple[str, ...] = ()
     drop_undeclared: bool = False
     """Leave out columns the agent does not declare, instead of refusing the file."""
+    vanity_numbers: bool = False
+    """Read letters in a number as keypad digits (1-800-FLOWERS); else such a row is
+    rejected as ``letters_in_number``, since a typo read that way dials a stranger."""
     workers: int | None = None
     """Processes checking rows: None for every core on large imports, 0 for none."""
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -54,6 +57,7 @@ class ImportOptions:
             "default_region": self.default_region,
             "engine_variables": list(self.engine_variables),
             "drop_undeclared": self.drop_undeclared,
+            "vanity_numbers": self.vanity_numbers,
         }
 
     @classmethod
@@ -65,6 +69,7 @@ class ImportOptions:
             default_region=data.get("default_region"),
             engine_variables=tuple(data.get("engine_variables") or ()),
             drop_undeclared=bool(data.get("drop_undeclared", False)),
+            vanity_numbers=bool(data.get("vanity_numbers", False)),
         )
 
 

@@ -22,7 +22,7 @@ from campaign_engine.contacts.columns import ColumnMapping, normalize_header
 from campaign_engine.contacts.csv_source import open_csv
 from campaign_engine.contacts.phone import PhoneError, check_region, normalize
 from campaign_engine.contacts.reject_reasons import RejectReason
-from campaign_engine.contacts.reject_report import RejectReport
+from campaign_engine.contacts.reject_report import RejectReport, refuse_overwriting_source
 from campaign_engine.contacts.row_checks import Rejected
 from campaign_engine.contacts.suppression import NUMBER, pattern_in
 from campaign_engine.db.models import Campaign, Suppression
@@ -210,6 +210,7 @@ async def import_entries(
     the phone column detected); a ``reason`` column, if there is one, gives each row's
     reason. Written in committed batches; rows that are not numbers are reported.
     ``after_batch`` runs inside each batch's transaction (to audit it with the batch)."""
+    refuse_overwriting_source(rejects_path, path)
     region = check_region(default_region)
     if campaign_id is not None:
         async with sessions() as session:

@@ -1,47 +1,33 @@
 """CSV cells that a spreadsheet will show as data, never run as a formula.
 
-A cell that a spreadsheet reads as a formula (``=HYPERLINK(...)``, ``@SUM(...)``, or a DDE
-payload) can run when the export is opened: contact variables and extraction values come
-from outside (a CSV upload, or what a callee said), so they are untrusted. Following the
-OWASP "CSV Injection" guidance, a cell that begins with ``=``, ``+``, ``-``, ``@``, tab,
-carriage return (and, for good measure, line feed) gets a leading ``'`` so it is read as
-text. Leading white space (spaces, tabs, line ends) is looked through, because some
-importers trim it.
-
-One exception, decided on purpose: a cell that is a plain number — an optional sign, digits,
-an optional decimal part, nothing else (``+919876543210``, ``-3``, ``-12.5``) — is left as
-it is. A formula made of one numeric literal computes only that number, so it cannot call
-a function or reach another application; and phone numbers in E.164 must stay readable
-(and re-importable) rather than turn into ``'+9198…``. Anything else that starts with a
-sign (``+1-800-FLOWERS``, ``-1+1``) is neutralised. JSON Lines output is not a spreadsheet
-format and is written unchanged.
+The formula guard itself (``neutralise``: a leading ``'`` on any cell that could start a
+formula, white space of every kind looked through, plain numbers left readable) is
+``contacts.formula_guard``, shared with the reject report; see its docstring for the rules.
+This module turns export values into text and guards them. JSON Lines output is not a
+spreadsheet format and is written unchanged.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-FORMULA_STARTS = ("=", "+", "-", "@")
-CONTROL_STARTS = ("\t", "\r", "\n")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+from campaign_engine.contacts.formula_guard import (
+    CONTROL_STARTS,
+    FORMULA_STARTS,
+    is_plain_number,
+    neutralise,
+)
 
-
-def is_plain_number(text: str) -> bool:
-    return _PLAIN_NUMBER.fullmatch(text) is not None
-
-
-def neutralise(text: str) -> str:
-    """``text`` as a cell that cannot start a formula (see the module docstring)."""
-    if not text:
-        return text
-    if text.startswith(CONTROL_STARTS):
-        return "'" + text
-    if text.lstrip(" \t\r\n").startswith(FORMULA_STARTS) and not is_plain_number(text):
-        return "'" + text
-    return text
+__all__ = [
+    "CONTROL_STARTS",
+    "FORMULA_STARTS",
+    "as_text",
+    "cell",
+    "is_plain_number",
+    "neutralise",
+]
 
 
 def as_text(value: Any) -> str:

@@ -192,3 +192,72 @@ def test_ctrl_c_keeps_whole_batches_and_running_it_again_completes_the_import(
     assert rerun["imported"] == total - kept
     assert rerun["rejected_by_reason"].get("duplicate_in_campaign", 0) == kept
     assert stored(sqlite_url, campaign_id)[0] == total
+
+
+def test_letters_in_a_number_are_rejected_unless_vanity_numbers_are_asked_for(
+    cli: Cli, tmp_path: Path, sqlite_url: str
+) -> None:
+    campaign_id = cli.create("US")
+    (tmp_path / "list.csv").write_text(
+        "phone,name\n1-800-FLOWERS,Shop\n650 253 0000,Office\n", encoding="utf-8"
+    )
+
+    strict = json.loads(cli.ok("contacts", "import", campaign_id, "list.csv", "--json"))
+    vanity = json.loads(
+        cli.ok("contacts", "import", campaign_id, "list.csv", "--vanity-numbers", "--json")
+    )
+
+    assert (strict["imported"], strict["rejected_by_reason"]) == (1, {"letters_in_number": 1})
+    assert (vanity["imported"], vanity["rejected_by_reason"]) == (1, {"duplicate_in_campaign": 1})
+    assert stored(sqlite_url, campaign_id)[0] == 2
+
+
+def test_a_database_import_and_its_saved_source_keep_the_vanity_numbers_choice(
+    cli: Cli, tmp_path: Path
+) -> None:
+    campaign_id = cli.create()
+    url = crm(tmp_path / "crm.db", "98765abcde", "9876543211")
+
+    strict = json.loads(
+        cli.ok("contacts", "import", campaign_id, "--from-sql", QUERY, "--source-url", url,
+               "--dry-run", "--json")
+    )  # fmt: skip
+    vanity = json.loads(
+        cli.ok("contacts", "import", campaign_id, "--from-sql", QUERY, "--source-url", url,
+               "--vanity-numbers", "--save-source", "--json")
+    )  # fmt: skip
+    [source] = json.loads(cli.ok("contacts", "sources", campaign_id, "--json"))
+
+    assert (strict["imported"], strict["rejected_by_reason"]) == (1, {"letters_in_number": 1})
+    assert (vanity["imported"], vanity["rejected_by_reason"]) == (2, {})
+    assert source["options"]["vanity_numbers"] is True
+
+
+@pytest.mark.parametrize("state", ["canceled", "completed"])
+def test_importing_into_a_finished_campaign_is_one_clear_error(
+    cli: Cli, tmp_path: Path, sqlite_url: str, state: str
+) -> None:
+    campaign_id = cli.create()
+    set_state(sqlite_url, campaign_id, state)
+    (tmp_path / "list.csv").write_text("phone\n9876543210\n", encoding="utf-8")
+
+    result = cli("contacts", "import", campaign_id, "list.csv", "--rejects", "rejects.csv")
+
+    message = one_line_error(result)
+    assert f"campaign {campaign_id} is {state}" in message
+    assert not (tmp_path / "rejects.csv").exists()
+    assert stored(sqlite_url, campaign_id)[0] == 0
+
+
+def set_state(url: str, campaign_id: str, state: str) -> None:
+    async def write() -> None:
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                campaign = await session.get(Campaign, campaign_id)
+                assert campaign is not None
+                campaign.state = state
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())

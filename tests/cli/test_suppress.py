@@ -129,3 +129,17 @@ def test_adding_importing_and_removing_are_audited_under_the_actor_with_the_reas
     assert logged[0]["details"]["added_by"] == "asha"
     [left] = cli.json("suppress", "list")
     assert (left["pattern"], left["created_by"]) == ("+919876543211", default_actor())
+
+
+def test_a_reject_report_that_would_overwrite_the_do_not_call_file_is_refused(
+    cli: Cli, tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.csv"
+    dnc.write_text("Mobile\n98765 43210\nnope\n", encoding="utf-8")
+    before = dnc.read_bytes()
+
+    result = cli("suppress", "import", "dnc.csv", "--default-region", "IN", "--rejects", "dnc.csv")
+
+    assert "is the file being imported" in one_line_error(result)
+    assert dnc.read_bytes() == before
+    assert cli.json("suppress", "list") == []

@@ -17,7 +17,8 @@ from phonenumbers.timezone import time_zones_for_number
 
 from campaign_engine.contacts.fast_parse import parse_plain
 from campaign_engine.contacts.number_facts import facts
-from campaign_engine.contacts.phone import ParsedPhone, normalize
+from campaign_engine.contacts.phone import ParsedPhone, PhoneError, normalize
+from campaign_engine.contacts.reject_reasons import RejectReason
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE)
@@ -118,3 +119,36 @@ def test_normalize_accepts_exactly_the_numbers_phonenumbers_deems_valid() -> Non
         if valid:
             assert isinstance(result, ParsedPhone)
             assert result.e164 == phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def test_a_number_with_letters_is_rejected_on_both_paths_and_read_only_as_vanity_when_asked() -> (
+    None
+):
+    # The fast path never decides a cell with a letter in it; the full parser would read the
+    # letters as keypad digits, which only --vanity-numbers allows.
+    rng = random.Random(15)
+    checked = 0
+    for text, region in CORPUS[::3]:
+        digits_at = [index for index, char in enumerate(text) if char.isdigit()]
+        if len(digits_at) < 4:
+            continue
+        at = rng.choice(digits_at[1:])
+        lettered = text[:at] + rng.choice(
+            "ABCDFGHJKLMNOPQRSTUVWYZabcdfghz"
+        )  # no "x": an extension + text[at + 1 :]
+        assert parse_plain(lettered, region) is None, lettered
+        refused = normalize(lettered, region)
+        assert isinstance(refused, PhoneError), lettered
+        assert refused.reason is RejectReason.LETTERS_IN_NUMBER, (lettered, refused)
+        vanity = normalize(lettered, region, vanity=True)
+        written = "+" + lettered[2:] if lettered.startswith("00") else lettered
+        try:
+            number = phonenumbers.parse(written, region)
+            valid = phonenumbers.is_valid_number(number)
+        except phonenumbers.NumberParseException:
+            valid = False
+        assert isinstance(vanity, ParsedPhone) == valid, (lettered, region, vanity)
+        if isinstance(vanity, ParsedPhone):
+            assert vanity.e164 == phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        checked += 1
+    assert checked > 200

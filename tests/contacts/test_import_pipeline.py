@@ -147,8 +147,9 @@ async def test_suppressed_numbers_are_rejected_at_import_with_the_entry_that_for
     assert "+919876543201" not in contacts and "+919876543215" not in contacts
     assert "+919876543202" in contacts  # another campaign's entry does not apply here
     suppressed = {row[3]: row[5] for row in report(rejects) if row[4] == "suppressed"}
+    # A detail that starts with "+" would be a formula in a spreadsheet: written as text.
     assert suppressed["3"] == (
-        "+919876543201 is on the do-not-call list: number +919876543201 (global): asked not to"
+        "'+919876543201 is on the do-not-call list: number +919876543201 (global): asked not to"
     )
     assert suppressed["12"].endswith(f"prefix +91987654321 (campaign {campaign_id})")
 

@@ -18,7 +18,7 @@ from campaign_engine.contacts.importer import (
 )
 from campaign_engine.contacts.suppression import NUMBER
 from campaign_engine.contacts.suppression_list import add_entries, number_pattern
-from campaign_engine.db.models import Contact
+from campaign_engine.db.models import Campaign, Contact
 from tests.contacts.conftest import NewCampaign
 from tests.harness import AGENT_ID
 
@@ -369,3 +369,26 @@ async def test_campaign_default_region_applies_to_numbers_without_a_country_code
 
     assert summary.imported == 1
     assert set(await contacts_of(sessions, campaign.id)) == {"+12015550123"}
+
+
+@pytest.mark.parametrize("state", ["canceled", "completed"])
+async def test_importing_into_a_finished_campaign_is_refused_and_writes_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    new_campaign: NewCampaign,
+    state: str,
+) -> None:
+    campaign_id = await new_campaign(sessions)
+    async with sessions() as session, session.begin():
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.state = state
+    path = write_csv(tmp_path / "a.csv", FIRST)
+    rejects = tmp_path / "rejects.csv"
+
+    for dry_run in (False, True):
+        with pytest.raises(ImportRefused, match=f"campaign {campaign_id} is {state}"):
+            await run_import(sessions, campaign_id, path, rejects_path=rejects, dry_run=dry_run)
+
+    assert await count_contacts(sessions) == 0
+    assert not rejects.exists()

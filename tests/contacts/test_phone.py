@@ -150,3 +150,52 @@ def test_check_region_upper_cases_and_rejects_unknown_codes() -> None:
     assert check_region("") is None
     with pytest.raises(ValueError, match="unknown default region 'XX'"):
         check_region("XX")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("98765abcde", "IN"),  # a CRM typo, once dialled as +919876522233
+        ("98765abc10", "IN"),
+        ("98765 43210 ab", "IN"),  # two letters, once dropped silently
+        ("+91 98765 4321O", None),  # a letter O for a zero
+        ("+91 98765 43210 (home)", None),
+        ("1-800-FLOWERS", "US"),  # a real vanity number: only read when asked for
+        ("98765abcde x12", "IN"),  # an extension does not hide letters before it
+    ],
+)
+def test_letters_in_a_number_are_rejected_never_read_as_keypad_digits(
+    raw: str, region: str | None
+) -> None:
+    error = rejected(raw, region)
+    assert error.reason is RejectReason.LETTERS_IN_NUMBER
+    assert repr(raw) in error.detail
+    assert "vanity" in error.detail
+
+
+def test_vanity_numbers_are_read_as_keypad_digits_only_when_asked_for() -> None:
+    vanity = normalize("1-800-FLOWERS", "US", vanity=True)
+    assert isinstance(vanity, ParsedPhone) and vanity.e164 == "+18003569377"
+    typo = normalize("98765abcde", "IN", vanity=True)
+    assert isinstance(typo, ParsedPhone) and typo.e164 == "+919876522233"
+    # Without letters the flag changes nothing.
+    assert normalize("98765 43210", "IN", vanity=True) == parsed("98765 43210", "IN")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Mobile: +91 98765 43210",  # a label before the number is not part of it
+        "mob 98765 43210",
+        "tel:+91 98765 43210",
+        "98765 43210 ext. 12",  # nor is an extension marker after it
+        "98765 43210 Ext 12",
+        "98765 43210 x12",
+        "98765 43210 extension 5",
+        "98765 43210 anexo 12",
+        "9876543210;ext=5",
+        "98765 43210 #9",
+    ],
+)
+def test_labels_before_the_number_and_extension_markers_are_not_letters_in_it(raw: str) -> None:
+    assert parsed(raw, "IN").e164 == "+919876543210"

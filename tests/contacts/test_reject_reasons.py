@@ -16,6 +16,7 @@ def test_reject_reason_values_are_exactly_the_published_codes() -> None:
         "bad_encoding",
         "too_many_columns",
         "variable_too_long",
+        "letters_in_number",
     ]
 
 

@@ -191,3 +191,32 @@ def test_refused_rows_keep_their_cells_for_the_report() -> None:
 )
 def test_variables_json_is_exactly_what_json_dumps_writes(values: dict[str, str]) -> None:
     assert variables_json(values) == json.dumps(values)
+
+
+def test_letters_in_the_phone_cell_are_refused_unless_the_plan_reads_vanity_numbers(
+    tmp_path: Path,
+) -> None:
+    data = b"Phone,Name\n98765abcde,Typo\n9876543210,Asha\n"
+    typo, asha = run(tmp_path, data)
+    assert isinstance(typo, Rejected) and typo.reason is RejectReason.LETTERS_IN_NUMBER
+    assert isinstance(asha, Accepted)
+
+    with open_csv(tmp_path / "contacts.csv") as source:
+        mapping = ColumnMapping.build(source.header)
+        rows = list(validate_rows(source, mapping, "IN", vanity_numbers=True))
+    assert [row.e164 for row in rows if isinstance(row, Accepted)] == [
+        "+919876522233",
+        "+919876543210",
+    ]
+
+    # The worker-process path reads the plan's setting, not a default of its own.
+    records = [Record(2, ["98765abcde", "Typo"])]
+    strict = RowPlan.build(ColumnMapping.build(["phone", "name"]), "IN")
+    vanity = RowPlan.build(ColumnMapping.build(["phone", "name"]), "IN", vanity_numbers=True)
+    refused = check_chunk(records, strict, None, sqlite_payload).refused
+    assert [(line, reason) for line, reason, _, _ in refused] == [
+        (2, RejectReason.LETTERS_IN_NUMBER)
+    ]
+    assert [
+        e164 for _, e164, _, _ in check_chunk(records, vanity, None, sqlite_payload).accepted
+    ] == ["+919876522233"]

@@ -59,6 +59,7 @@ def test_saved_keeps_how_rows_are_read_as_plain_json() -> None:
         "default_region": "IN",
         "engine_variables": ["ce_attempt_id"],
         "drop_undeclared": True,
+        "vanity_numbers": False,
     }
     assert json.loads(json.dumps(saved)) == saved
 
@@ -77,6 +78,7 @@ def test_from_saved_round_trips_what_saved_keeps() -> None:
         default_region="US",
         engine_variables=("ce_attempt_id",),
         drop_undeclared=True,
+        vanity_numbers=True,
     )
     assert ImportOptions.from_saved(options.saved()) == options
 

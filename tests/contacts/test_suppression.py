@@ -161,3 +161,21 @@ async def test_importing_a_list_adds_its_numbers_with_their_reasons_and_reports_
         ["4", "invalid_number"],
         ["5", "duplicate_in_file"],
     ]
+
+
+async def test_a_reject_report_over_the_list_being_imported_is_refused_before_anything_is_written(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_text("Phone\n98765 43210\nnot a number\n", encoding="utf-8")
+    before = path.read_bytes()
+    (tmp_path / "sub").mkdir()
+
+    with pytest.raises(ValueError, match="is the file being imported"):
+        await import_entries(
+            sessions, path, default_region="IN", rejects_path=tmp_path / "sub" / ".." / "dnc.csv"
+        )
+
+    assert path.read_bytes() == before
+    async with sessions() as session:
+        assert await list_entries(session) == []

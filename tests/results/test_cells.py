@@ -22,6 +22,16 @@ from campaign_engine.results.cells import as_text, cell, neutralise
         "  =1+1",  # leading spaces are looked through: some importers trim them
         " \t=1",  # and so are tabs and line ends after them
         " \r\n@SUM(A1)",
+        "\x0b=1+1",  # vertical tab, form feed: white space too
+        "\x0c=1+1",
+        "\u00a0=1+1",  # a no-break space, as pasted from a web page
+        "\u3000=1+1",  # an ideographic space, as typed with a CJK input method
+        "\u3000@SUM(A1)",
+        "\u2003+SUM(1,2)",  # any Unicode space
+        "\u00a0-2+3+cmd|' /C calc'!A0",
+        "\x1f\u2028=1",
+        "\u200b=1+1",  # and invisible zero-width characters
+        "\ufeff=1+1",
         "+1-800-FLOWERS",  # a sign, but not a plain number
         "-1+1",
         "=",
