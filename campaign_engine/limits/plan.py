@@ -147,14 +147,13 @@ def start_plan(
 
 
 def poll_plan(limits: LimitSettings, share: float, rate_factor: float = 1.0) -> LimitPlan:
-    """One reconciliation request: a ``/calls/*`` token, within the reconciler's share."""
-    return LimitPlan(
-        (
-            vocobase_rate(VOCOBASE_CALLS, limits, factor=rate_factor),
-            vocobase_rate(RECONCILE, limits, share, rate_factor),
-        ),
-        (),
-    )
+    """One reconciliation request: a ``/calls/*`` token, within the reconciler's share. With
+    the whole budget (``share`` 1: no start can use it) only the shared rate applies — the
+    share's own spacing, set while it was smaller, must not hold the polls back."""
+    shared = vocobase_rate(VOCOBASE_CALLS, limits, factor=rate_factor)
+    if share >= 1:
+        return LimitPlan((shared,), ())
+    return LimitPlan((shared, vocobase_rate(RECONCILE, limits, share, rate_factor)), ())
 
 
 def slot_names_for(provider: str, campaign_id: str) -> tuple[str, ...]:

@@ -161,3 +161,11 @@ def test_effective_concurrency_is_auto_learned_or_the_configured_number_capped_b
 ) -> None:
     settings = limits(vocobase={"concurrency": configured})
     assert effective_concurrency(settings, learned) == expected
+
+
+def test_a_poll_with_the_whole_budget_passes_only_the_shared_rate() -> None:
+    """While every slot is taken polls may use the whole budget: the share's own (slower)
+    spacing, set while it was smaller, must not hold them back."""
+    limits = LimitSettings()
+    assert [rate.name for rate in poll_plan(limits, 1.0).rates] == [VOCOBASE_CALLS]
+    assert [rate.name for rate in poll_plan(limits, 0.2).rates] == [VOCOBASE_CALLS, RECONCILE]
