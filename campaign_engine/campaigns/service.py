@@ -24,7 +24,7 @@ from campaign_engine.config import PROVIDERS
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.states import CAMPAIGN_TERMINAL, CONTACT_FINAL, CampaignState
 from campaign_engine.vocobase.client import VocobaseClient
-from campaign_engine.vocobase.errors import NotFound
+from campaign_engine.vocobase.errors import APIError, NotFound
 from campaign_engine.vocobase.schemas import ConnectionList
 
 OPERATOR = "operator"
@@ -124,11 +124,14 @@ async def check_with_vocobase(
 
 
 async def _connections(client: VocobaseClient) -> ConnectionList:
-    """The partner's telephony connections; none when the API has no such route for it."""
+    """The partner's telephony connections; none when the API has no such route for it
+    (404, 405, 501): then only ``/config`` can say a provider is set up."""
     try:
         return await client.list_connections()
-    except NotFound:
-        return ConnectionList()
+    except APIError as exc:
+        if isinstance(exc, NotFound) or exc.status_code in (405, 501):
+            return ConnectionList()
+        raise
 
 
 def _check_connection(connection_id: str, provider: str, connections: ConnectionList) -> None:

@@ -263,6 +263,32 @@ async def test_start_validates_the_campaigns_connection_against_the_partners(
             await start_with(sqlite_runtime, client, provider="sip", connection_id=connection_id)
 
 
+async def test_start_takes_a_partner_api_without_a_connections_route_as_having_none(
+    sqlite_runtime: Runtime,
+) -> None:
+    """An API that answers 405 for GET /telephony/connections has none to show: a provider
+    /config calls configured still starts; one it does not is refused with the reason."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v2")
+        if path == "/config":
+            data = {"telephony": {"mcube": {"configured": True}}}
+            return httpx.Response(200, json={"success": True, "data": data})
+        if path.startswith("/agent/"):
+            return httpx.Response(200, json={"success": True, "data": AGENT})
+        error = {"code": "METHOD_NOT_ALLOWED", "message": "no"}
+        return httpx.Response(405, json={"success": False, "error": error})
+
+    def client() -> VocobaseClient:
+        transport = httpx.MockTransport(answer)
+        return VocobaseClient("http://api/api/v2", "rg_live_x", transport=transport)
+
+    _, campaign = await start_with(sqlite_runtime, client())
+    assert campaign.state == "running"
+    with pytest.raises(CampaignError, match="'sip' is allowed but not configured"):
+        await start_with(sqlite_runtime, client(), provider="sip")
+
+
 async def test_start_refuses_a_provider_neither_configured_nor_connected(
     sqlite_runtime: Runtime,
 ) -> None:
