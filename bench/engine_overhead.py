@@ -167,7 +167,12 @@ async def _started_rate(runtime: Runtime, campaign_id: str, contacts: int) -> fl
                         func.count(),
                         func.min(CallAttempt.claimed_at),
                         func.max(CallAttempt.started_at),
-                    ).where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "started")
+                    ).where(
+                        # Started, whatever came after (the reconciler may already have
+                        # seen short calls end).
+                        CallAttempt.campaign_id == campaign_id,
+                        CallAttempt.started_at.is_not(None),
+                    )
                 )
             ).one()
         if count >= contacts and first is not None and last is not None:
