@@ -94,6 +94,12 @@ class VocobaseSettings(_Section):
     # every pooled connection on every request, so a big pool costs CPU on each call start.
     max_connections: int = Field(default=4, gt=0, le=1000)
 
+    @property
+    def longest_request_seconds(self) -> float:
+        """The longest one request may take: waiting for a free connection and connecting
+        (up to the connect timeout each), then the answer."""
+        return self.timeout_seconds + 2 * self.connect_timeout_seconds
+
     def webhook_secrets(self) -> list[str]:
         found = [self.webhook_secret, *self.previous_webhook_secrets]
         return [s.get_secret_value() for s in found if s.get_secret_value()]

@@ -157,7 +157,4 @@ def _request_ttl_ms(runtime: Runtime) -> int:
     """A lease is short at first — long enough for the start request — and is extended to
     the call's whole possible length once the call may exist, so a job that dies before
     sending frees its slot soon."""
-    vocobase = runtime.settings.vocobase
-    # Waiting for a free connection and connecting take up to the connect timeout each.
-    request = vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
-    return int((request + 30) * 1000)
+    return int((runtime.settings.vocobase.longest_request_seconds + 30) * 1000)

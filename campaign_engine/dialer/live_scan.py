@@ -32,10 +32,9 @@ from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
-from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended
+from campaign_engine.outcomes.call_ended import CallEnded
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState, InboxStatus
-from campaign_engine.vocobase.errors import VocobaseError
 from campaign_engine.vocobase.schemas import Call, CallList
 from campaign_engine.webhooks.apply import process_events, waiting_events
 
@@ -87,11 +86,11 @@ async def scan_live(
     if not open_attempts:
         return scan
     began = utcnow()
-    listings = await _read_account(runtime, budget, scan, size) if size.fits_a_page else []
+    listings = await _read_account(budget, scan, size) if size.fits_a_page else []
     if listings is None:
         return scan  # cut short: proves nothing
     for status in [] if listings else LIVE_STATUSES:
-        pages = await _read_status(runtime, budget, status, scan)
+        pages = await _read_status(budget, status, scan)
         if pages is None:
             return scan  # cut short: proves nothing
         listings.append(listing_of(status, pages))
@@ -107,15 +106,8 @@ async def scan_live(
     listed = {call.call_id: call for call in scan.calls}
     gone = ended_calls(known_before, listings)
     if gone:
-        async with runtime.sessions() as session, session.begin():
-            released = await mark_calls_ended(
-                session,
-                [_ended(aid, listed.get(known_before[aid])) for aid in gone],
-                now=utcnow(),
-                wait=wait,
-            )
-        await budget.release(released)
-        scan.ended = len(released)
+        ended = [_ended(aid, listed.get(known_before[aid])) for aid in gone]
+        scan.ended = await budget.end_calls(ended, wait)
     unknown = [a for a in open_attempts if a.state == AttemptState.UNKNOWN]
     await _find_live_unknown(runtime, budget, unknown, scan, set(ours), wait)
     if scan.proved:
@@ -134,10 +126,7 @@ async def _free_slots_of_calls_not_live(
     have placed one) occupies no slot, whatever its fate: its slots go back now. The
     contact still waits for the evidence that settles it; a call found live later takes
     its slots again."""
-    vocobase = runtime.settings.vocobase
-    request_time = timedelta(
-        seconds=vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
-    )
+    request_time = timedelta(seconds=runtime.settings.vocobase.longest_request_seconds)
     idle = [
         a
         for a in unknown
@@ -161,50 +150,32 @@ def _ended(attempt_id: int, call: Call | None) -> CallEnded:
 
 
 async def _read_account(
-    runtime: Runtime, budget: PollBudget, scan: LiveScan, size: AccountSize
+    budget: PollBudget, scan: LiveScan, size: AccountSize
 ) -> list[StatusListing] | None:
     """Every call of the account in one page, as the live listings it holds; [] when they
     do not fit in one (read the live listings instead); None when nothing could be read."""
-    if not await budget.token():
+    pages, requests = await budget.read_listing(status=None, max_pages=1)
+    scan.requests += requests
+    if pages is None:
         return None
-    scan.requests += 1
-    try:
-        page = await runtime.vocobase.list_calls(limit=PAGE, offset=0)
-    except VocobaseError as exc:
-        await budget.refused("listing calls", exc)
-        return None
-    size.total = page.total
-    if not read_whole([page]):
+    size.total = pages[0].total
+    if not read_whole(pages):
         return []
-    scan.calls = list(page.calls)
+    scan.calls = list(pages[0].calls)
     return [
         StatusListing(
             status,
-            frozenset(call.call_id for call in page.calls if call.status.lower() == status),
+            frozenset(call.call_id for call in scan.calls if call.status.lower() == status),
             whole=True,
         )
         for status in LIVE_STATUSES
     ]
 
 
-async def _read_status(
-    runtime: Runtime, budget: PollBudget, status: str, scan: LiveScan
-) -> list[CallList] | None:
-    pages: list[CallList] = []
-    offset = 0
-    while True:
-        if not await budget.token():
-            return None
-        scan.requests += 1
-        try:
-            page = await runtime.vocobase.list_calls(limit=PAGE, offset=offset, status=status)
-        except VocobaseError as exc:
-            await budget.refused(f"listing {status} calls", exc)
-            return None
-        pages.append(page)
-        offset += len(page.calls)
-        if not page.calls or offset >= page.total or len(pages) >= MAX_LIVE_PAGES:
-            return pages
+async def _read_status(budget: PollBudget, status: str, scan: LiveScan) -> list[CallList] | None:
+    pages, requests = await budget.read_listing(status=status, max_pages=MAX_LIVE_PAGES)
+    scan.requests += requests
+    return pages
 
 
 async def _find_live_unknown(
@@ -221,19 +192,22 @@ async def _find_live_unknown(
             continue
         taken.add(match.call_id)
         scan.found += 1
-        if await found_started(runtime, attempt, match, utcnow()):
-            continue  # its webhook had come: the outcome is recorded
-        if not match.is_final:
-            await budget.hold_live(attempt)
-            continue
-        async with runtime.sessions() as session, session.begin():
-            released = await mark_calls_ended(
-                session,
-                [CallEnded(attempt.id, match.status, match.ended_at, how="GET /calls")],
-                now=utcnow(),
-                wait=wait,
-            )
-        await budget.release(released)
+        await settle_found(runtime, budget, attempt, match, wait)
+
+
+async def settle_found(
+    runtime: Runtime, budget: PollBudget, attempt: CallAttempt, call: Call, wait: timedelta
+) -> None:
+    """An unknown start's call is found: started, then — unless the webhook that waited for
+    it gave its outcome — over (``processing``, slots freed) or live (slots held)."""
+    if await found_started(runtime, attempt, call, utcnow()):
+        return
+    if call.is_final:
+        await budget.end_calls(
+            [CallEnded(attempt.id, call.status, call.ended_at, how="GET /calls")], wait
+        )
+    else:
+        await budget.hold_live(attempt)
 
 
 async def found_started(runtime: Runtime, attempt: CallAttempt, call: Call, now: datetime) -> bool:

@@ -41,7 +41,7 @@ from campaign_engine.dialer.unknown_starts import settle_unknown
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
-from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended, postpone_outcome
+from campaign_engine.outcomes.call_ended import CallEnded, postpone_outcome
 from campaign_engine.outcomes.record import POLL, CallReport, expire_attempt, record_outcome
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState, sources_of, state_values
@@ -76,12 +76,7 @@ class Reconciler:
         self.scan_every = scheduler.live_scan_seconds
         self._scanned_at = float("-inf")
         self._account = AccountSize()
-        # The longest a live start request takes: waiting for a free connection and
-        # connecting (each up to the connect timeout), then the answer.
-        vocobase = runtime.settings.vocobase
-        self.request_time = timedelta(
-            seconds=vocobase.timeout_seconds + 2 * vocobase.connect_timeout_seconds
-        )
+        self.request_time = timedelta(seconds=runtime.settings.vocobase.longest_request_seconds)
 
     async def run_once(self) -> ReconcileStats:
         stats = ReconcileStats()
@@ -261,10 +256,7 @@ class Reconciler:
                 )
             return
         ended = CallEnded(attempt.id, call.status, call.ended_at, call.duration_seconds, "GET")
-        async with self.runtime.sessions() as session, session.begin():
-            released = await mark_calls_ended(session, [ended], now=now, wait=self.wait)
-        await self.budget.release(released)
-        stats.ended += len(released)
+        stats.ended += await self.budget.end_calls([ended], self.wait)
 
 
 def _decide_at(

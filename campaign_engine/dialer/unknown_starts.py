@@ -23,17 +23,15 @@ from campaign_engine.dialer.attempts import give_attempt_back
 from campaign_engine.dialer.call_listing import PAGE, match_unknown, offset_samples
 from campaign_engine.dialer.clock_offset import learn_offset
 from campaign_engine.dialer.live_calls import read_whole
-from campaign_engine.dialer.live_scan import found_started
+from campaign_engine.dialer.live_scan import settle_found
 from campaign_engine.dialer.poll_budget import PollBudget
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
-from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState, sources_of, state_values
-from campaign_engine.vocobase.errors import VocobaseError
 from campaign_engine.vocobase.schemas import CallList
 
 
@@ -79,19 +77,7 @@ async def settle_unknown(
         if match is not None:
             taken.add(match.call_id)
             settled.found += 1
-            if await found_started(runtime, attempt, match, now):
-                continue  # its webhook had come: the outcome is recorded
-            if match.is_final:
-                async with runtime.sessions() as session, session.begin():
-                    released = await mark_calls_ended(
-                        session,
-                        [CallEnded(attempt.id, match.status, match.ended_at, how="GET /calls")],
-                        now=now,
-                        wait=wait,
-                    )
-                await budget.release(released)
-            else:
-                await budget.hold_live(attempt)
+            await settle_found(runtime, budget, attempt, match, wait)
         elif whole and attempt.claimed_at <= now - grace:
             settled.lost += await _lost(runtime, attempt)
     return settled
@@ -100,26 +86,13 @@ async def settle_unknown(
 async def _read_all(
     runtime: Runtime, budget: PollBudget, settled: UnknownSettled
 ) -> list[CallList] | None:
-    """Every page of ``GET /calls``, or None when that would take more pages than allowed,
-    the budget ran out or a read failed."""
-    limit_pages = runtime.settings.scheduler.unknown_listing_pages
-    pages: list[CallList] = []
-    offset = 0
-    while True:
-        if not await budget.token():
-            return None
-        settled.requests += 1
-        try:
-            page = await runtime.vocobase.list_calls(limit=PAGE, offset=offset)
-        except VocobaseError as exc:
-            await budget.refused("listing calls", exc)
-            return None
-        pages.append(page)
-        offset += len(page.calls)
-        if not page.calls or offset >= page.total:
-            return pages
-        if -(-page.total // PAGE) > limit_pages:
-            return None  # too many to read whole: wait, never guess
+    """The pages of ``GET /calls`` read within the budget (never more than allowed), or None
+    when a token or a read failed. Any call in them may be found; only a whole listing
+    proves a start lost."""
+    pages, settled.requests = await budget.read_listing(
+        status=None, max_pages=runtime.settings.scheduler.unknown_listing_pages
+    )
+    return pages
 
 
 async def _lost(runtime: Runtime, attempt: CallAttempt) -> int:
