@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.support import REDIS_URL, free_port, redis_prefix
+from bench.support import REDIS_URL, free_port, redis_prefix, wait_completed
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.outcome_classes import Outcome
 from campaign_engine.campaigns.retry_policy import RetryPolicy, RetryRule
@@ -209,8 +209,8 @@ async def run_scenario(scenario: Scenario, database_url: str) -> RunResult:
                         await _workers_ready(runtime)
                         began = time.monotonic()
                         campaign_id, numbers = await _campaign(runtime, scenario)
-                        completed = await _wait_completed(
-                            runtime, campaign_id, scenario.timeout_seconds
+                        completed = await wait_completed(
+                            runtime, campaign_id, scenario.timeout_seconds, poll=0.05
                         )
                         wall = time.monotonic() - began
                         await _settle(simulator, scenario)
@@ -261,17 +261,6 @@ async def _workers_ready(runtime: Runtime) -> None:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
-
-
-async def _wait_completed(runtime: Runtime, campaign_id: str, limit: float) -> bool:
-    give_up = time.monotonic() + limit
-    while time.monotonic() < give_up:
-        async with runtime.sessions() as session:
-            status = await service.campaign_status(session, campaign_id)
-        if status["state"] == "completed":
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def _settle(simulator: Simulator, scenario: Scenario) -> None:

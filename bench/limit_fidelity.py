@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.support import REDIS_URL, free_port, redis_prefix, throwaway_postgres
+from bench.support import REDIS_URL, free_port, redis_prefix, throwaway_postgres, wait_completed
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.config import Settings, with_overrides
@@ -125,7 +124,7 @@ async def _scenario(database_url: str, contacts: int, talk: tuple[float, float])
                 async with worker_processes(settings, WORKERS, Path(logs)):
                     campaign_id = await _campaign(runtime, contacts)
                     samples = await _sample_until_dialed(simulator, contacts)
-                    completed = await _wait_completed(runtime, campaign_id)
+                    completed = await wait_completed(runtime, campaign_id, 120)
         finally:
             await services.stop()
             await runtime.close()
@@ -155,17 +154,6 @@ async def _sample_until_dialed(simulator: Simulator, contacts: int) -> list[int]
         samples.append(simulator.calls.active_count())
         await asyncio.sleep(SAMPLE_SECONDS)
     return samples
-
-
-async def _wait_completed(runtime: Runtime, campaign_id: str, limit: float = 120) -> bool:
-    give_up = time.monotonic() + limit
-    while time.monotonic() < give_up:
-        async with runtime.sessions() as session:
-            status = await service.campaign_status(session, campaign_id)
-        if status["state"] == "completed":
-            return True
-        await asyncio.sleep(0.2)
-    return False
 
 
 def _measures(

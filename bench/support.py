@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,8 +13,10 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 
+from campaign_engine.campaigns import service
 from campaign_engine.db.migrate import upgrade
 from campaign_engine.db.session import create_engine
+from campaign_engine.runtime import Runtime
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL",
@@ -51,6 +55,20 @@ async def redis_prefix() -> AsyncIterator[str]:
             for start in range(0, len(keys), 1000):
                 await client.delete(*keys[start : start + 1000])
         await client.aclose()
+
+
+async def wait_completed(
+    runtime: Runtime, campaign_id: str, limit: float, poll: float = 0.2
+) -> bool:
+    """Whether the campaign completed within ``limit`` seconds (asked every ``poll``)."""
+    give_up = time.monotonic() + limit
+    while time.monotonic() < give_up:
+        async with runtime.sessions() as session:
+            status = await service.campaign_status(session, campaign_id)
+        if status["state"] == "completed":
+            return True
+        await asyncio.sleep(poll)
+    return False
 
 
 def free_port() -> int:
