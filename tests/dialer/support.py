@@ -16,6 +16,10 @@ from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
+from campaign_engine.dialer.attempts import claim
+from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_targets
+from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
 from tests.conftest import TEST_REDIS_URL, engine_settings
 from tests.harness import AGENT_ID, Harness, quick_policy
@@ -152,3 +156,17 @@ async def jobs_in_queue(runtime: Runtime) -> dict[str, list[int]]:
 
 def ago(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
+
+
+async def claimed_attempt(runtime: Runtime, number: str = NUMBERS[0]) -> tuple[str, int]:
+    """A running campaign with one contact whose first attempt is claimed, lease taken."""
+    campaign_id = await running_campaign(runtime, [number])
+    assert await Scheduler(runtime).enqueue_due() == 1
+    (contact,) = await contacts_of(runtime, campaign_id)
+    async with runtime.sessions() as session:
+        (target,) = await load_targets(session, [contact.id])
+    plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
+    assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
+    async with runtime.sessions() as session, session.begin():
+        claimed = await claim(session, [target], margin_seconds=120)
+    return campaign_id, claimed[contact.id]

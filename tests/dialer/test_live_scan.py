@@ -14,8 +14,7 @@ from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.states import AttemptState, ContactState
 from tests.conftest import engine_settings
-from tests.dialer.support import NUMBERS, ago, attempts_of, contacts_of
-from tests.dialer.test_reconciler import claimed_attempt
+from tests.dialer.support import NUMBERS, ago, attempts_of, claimed_attempt, contacts_of
 from tests.harness import running_engine, sim_config, wait_until
 
 FAST = {

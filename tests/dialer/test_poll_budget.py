@@ -12,10 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from campaign_engine.db.models import CallAttempt, utcnow
-from campaign_engine.dialer.attempts import claim, mark_started
+from campaign_engine.dialer.attempts import mark_started
 from campaign_engine.dialer.poll_budget import MAX_WAIT_SECONDS, PollBudget
-from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.adaptive import read_limit_state
 from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import (
@@ -29,7 +27,11 @@ from campaign_engine.limits.plan import (
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState
 from campaign_engine.vocobase.errors import RateLimited, RequestNotSent, ServerError
-from tests.dialer.support import NUMBERS, attempts_of, contacts_of, open_runtime, running_campaign
+from tests.dialer.support import (
+    attempts_of,
+    claimed_attempt,
+    open_runtime,
+)
 
 
 @pytest.fixture
@@ -214,20 +216,6 @@ async def test_release_gives_back_every_slot_of_the_leases_and_ignores_none(
 
 
 # --- hold_live -----------------------------------------------------------------------------
-
-
-async def claimed_attempt(runtime: Runtime) -> tuple[str, int]:
-    """A running campaign with one contact whose first attempt is claimed, lease taken."""
-    campaign_id = await running_campaign(runtime, NUMBERS[:1])
-    assert await Scheduler(runtime).enqueue_due() == 1
-    (contact,) = await contacts_of(runtime, campaign_id)
-    async with runtime.sessions() as session:
-        (target,) = await load_targets(session, [contact.id])
-    plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
-    assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
-    async with runtime.sessions() as session, session.begin():
-        claimed = await claim(session, [target], margin_seconds=120)
-    return campaign_id, claimed[contact.id]
 
 
 async def set_attempt(runtime: Runtime, attempt_id: int, **values: object) -> None:

@@ -10,13 +10,11 @@ import pytest
 from sqlalchemy import update
 
 from campaign_engine.db.models import CallAttempt
-from campaign_engine.dialer.attempts import claim, mark_started, mark_unknown
+from campaign_engine.dialer.attempts import mark_started, mark_unknown
 from campaign_engine.dialer.call_listing import match_unknown
 from campaign_engine.dialer.clock_offset import OffsetBounds
 from campaign_engine.dialer.reconciler import Reconciler, _decide_at
-from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_targets
-from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
+from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
 from campaign_engine.simulator.cli import serve_in_background
 from campaign_engine.states import AttemptState, ContactState
@@ -26,9 +24,9 @@ from tests.dialer.support import (
     NUMBERS,
     ago,
     attempts_of,
+    claimed_attempt,
     contacts_of,
     open_runtime,
-    running_campaign,
 )
 from tests.harness import AGENT_ID, SECRET, Harness, running_engine, sim_config, wait_until
 from tests.webhooks.conftest import client_for, deliver, event_body, inbox_rows
@@ -164,20 +162,6 @@ async def runtime(sqlite_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
     }
     async with open_runtime(sqlite_url, redis_prefix, **sections) as opened:
         yield opened
-
-
-async def claimed_attempt(runtime: Runtime) -> tuple[str, int]:
-    """A running campaign with one contact whose first attempt is claimed, lease taken."""
-    campaign_id = await running_campaign(runtime, NUMBERS[:1])
-    assert await Scheduler(runtime).enqueue_due() == 1
-    (contact,) = await contacts_of(runtime, campaign_id)
-    async with runtime.sessions() as session:
-        (target,) = await load_targets(session, [contact.id])
-    plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
-    assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
-    async with runtime.sessions() as session, session.begin():
-        claimed = await claim(session, [target], margin_seconds=120)
-    return campaign_id, claimed[contact.id]
 
 
 async def test_a_started_call_with_no_outcome_by_its_deadline_expires_and_is_not_redialed(

@@ -5,30 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from campaign_engine.db.models import utcnow
-from campaign_engine.dialer.attempts import claim, mark_started
-from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_targets
-from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
+from campaign_engine.dialer.attempts import mark_started
+from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.outcomes.call_ended import CallEnded, mark_calls_ended
 from campaign_engine.outcomes.record import POLL, CallReport, record_outcome
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import AttemptState, ContactState
-from tests.dialer.support import NUMBERS, attempts_of, contacts_of, running_campaign
+from tests.dialer.support import NUMBERS, attempts_of, claimed_attempt, contacts_of
 
 WAIT = timedelta(seconds=30)
 
 
 async def started_call(runtime: Runtime, number: str = NUMBERS[0]) -> tuple[str, int]:
     """A running campaign whose one contact is in a started call, its slots held."""
-    campaign_id = await running_campaign(runtime, [number])
-    assert await Scheduler(runtime).enqueue_due() == 1
-    (contact,) = await contacts_of(runtime, campaign_id)
-    async with runtime.sessions() as session:
-        (target,) = await load_targets(session, [contact.id])
-    plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in slot_names_for("mcube", campaign_id)))
-    assert (await runtime.limiter.acquire(plan, target.lease, 600_000)).granted
+    campaign_id, attempt_id = await claimed_attempt(runtime, number)
     async with runtime.sessions() as session, session.begin():
-        attempt_id = (await claim(session, [target], margin_seconds=120))[contact.id]
         await mark_started(session, attempt_id, call_id=f"call-{number}", session_id=None)
     return campaign_id, attempt_id
 
