@@ -47,6 +47,8 @@ def print_overview(data: dict[str, Any]) -> None:
         f"agent max call {limits['max_call_seconds']} s"
     )
     _print_schedule(data["schedule"])
+    _print_estimate(data.get("estimate"))
+    _print_daily(data.get("daily"), recurring=bool(data.get("recurring")))
     _print_policy(data["retry_policy"])
     history = Table("when", "from", "to", "by", "why", title="history")
     for event in data["events"]:
@@ -77,6 +79,28 @@ def _print_schedule(schedule: dict[str, Any] | None) -> None:
     if schedule["blackout_dates"]:
         lines.append(f"  blackout dates: {', '.join(schedule['blackout_dates'])}")
     say("\n".join(lines))
+
+
+def _print_estimate(estimate: dict[str, Any] | None) -> None:
+    if estimate is None:
+        return
+    say(
+        f"estimated finish: {estimate['finish'] or 'not within the schedule'}"
+        + (f" ({escape(estimate['description'])})" if estimate["description"] else "")
+    )
+
+
+def _print_daily(daily: dict[str, Any] | None, *, recurring: bool) -> None:
+    """Per local day (home zone), with the totals; only when there is more than one day or
+    the campaign is recurring (one day is the status above)."""
+    if daily is None or (len(daily["days"]) < 2 and not recurring):
+        return
+    table = Table("date", "added", "called", "final", title=f"per day ({daily['zone']})")
+    for day in daily["days"]:
+        table.add_row(day["date"], str(day["added"]), str(day["called"]), str(day["final"]))
+    total = daily["total"]
+    table.add_row("total", str(total["added"]), str(total["called"]), str(total["final"]))
+    console.print(table)
 
 
 def _print_policy(policy: dict[str, Any]) -> None:
@@ -126,7 +150,7 @@ def print_preflight(report: Preflight) -> None:
         say(
             "  estimated finish: "
             + (finish.isoformat() if finish else "not within the schedule's dates")
-            + " (first attempts only; retries add more)"
+            + (f" ({escape(report.binding_description)})" if report.binding_description else "")
         )
     for warning in report.warnings:
         warn(warning)

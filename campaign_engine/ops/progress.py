@@ -1,7 +1,8 @@
 """Campaign progress at a glance: how far, how fast, when done, and why it stopped.
 
 Rates count attempts by when they were claimed (``not_sent`` ones never became calls), so
-the ETA reflects what the limits actually let through rather than a configured figure.
+the ETA reflects what the limits actually let through rather than a configured figure; a
+scheduled campaign's pace is spent only inside each zone's calling windows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaign_engine.campaigns.estimate import paced_finish
+from campaign_engine.campaigns.preflight import callable_groups
 from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
 from campaign_engine.states import (
     ATTEMPT_OPEN,
@@ -42,6 +45,8 @@ class CampaignProgress(BaseModel):
     calls_last_hour: int
     eta_seconds: float | None
     last_event: LastEvent | None
+    # Zones whose window has not opened yet, when they move the ETA (else null).
+    eta_note: str | None = None
 
 
 def eta_seconds(remaining: int, last_minute: int, last_hour: int, running: bool) -> float | None:
@@ -52,6 +57,19 @@ def eta_seconds(remaining: int, last_minute: int, last_hour: int, running: bool)
     if not running or per_minute <= 0:
         return None
     return round(remaining / per_minute * 60, 1)
+
+
+async def windowed_eta(
+    session: AsyncSession, campaign_id: str, per_second: float, now: datetime
+) -> tuple[float | None, str | None]:
+    """The ETA at the recent pace spent only inside each zone's calling windows, and the
+    zones still waiting for theirs (a scheduled campaign's contacts are not all callable
+    now: 500 US contacts parked until their morning are 9 hours away, not 17 minutes)."""
+    groups = await callable_groups(session, campaign_id, now)
+    last, waits = paced_finish(groups, per_second, now)
+    if last is None:
+        return None, "not within the schedule's dates"
+    return round((last - now).total_seconds(), 1), "; ".join(waits) or None
 
 
 async def _counts(session: AsyncSession, ids: list[str], since: datetime) -> dict[str, int]:
@@ -111,6 +129,10 @@ async def overview(
     for campaign in campaigns:
         total, final = totals.get(campaign.id, 0), finals.get(campaign.id, 0)
         last_minute, last_hour = minute.get(campaign.id, 0), hour.get(campaign.id, 0)
+        eta = eta_seconds(total - final, last_minute, last_hour, campaign.state == "running")
+        note = None
+        if eta and campaign.schedule is not None:
+            eta, note = await windowed_eta(session, campaign.id, (total - final) / eta, now)
         result.append(
             CampaignProgress(
                 id=campaign.id,
@@ -123,10 +145,9 @@ async def overview(
                 in_flight=int(in_flight.get(campaign.id, 0)),
                 calls_last_minute=last_minute,
                 calls_last_hour=last_hour,
-                eta_seconds=eta_seconds(
-                    total - final, last_minute, last_hour, campaign.state == "running"
-                ),
+                eta_seconds=eta,
                 last_event=events.get(campaign.id),
+                eta_note=note,
             )
         )
     return result

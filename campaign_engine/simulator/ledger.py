@@ -11,9 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from campaign_engine import clock
+
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """True UTC: the engine's one clock (:mod:`campaign_engine.clock`), which is the
+    system's unless a test or benchmark running the simulator in its process drives it —
+    then Vocobase's times and the engine's agree, as real clocks roughly do."""
+    return clock.now()
 
 
 def skewed_now(skew_seconds: float) -> datetime:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from campaign_engine import clock
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.overview import campaign_overview
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.campaigns.schedule import parse_schedule
+from campaign_engine.config import LimitSettings
 from campaign_engine.control import campaign_moves
-from campaign_engine.db.models import Campaign
+from campaign_engine.db.models import Campaign, ContactSource
 from campaign_engine.runtime import Runtime
+from tests.campaigns.support import (
+    KOLKATA,
+    MONDAY,
+    WEEKDAYS_10_TO_13,
+    add_attempt,
+    campaign_with,
+    set_contact,
+    utc,
+)
 from tests.harness import AGENT_ID
 from tests.ops import seed
 
@@ -115,3 +128,57 @@ async def test_an_unknown_campaign_is_refused(runtime: Runtime) -> None:
     async with runtime.sessions() as session:
         with pytest.raises(service.CampaignError, match="campaign missing not found"):
             await campaign_overview(session, "missing")
+
+
+async def test_progress_is_shown_per_local_day_of_the_home_zone_and_in_total(
+    runtime: Runtime,
+) -> None:
+    """Issue 15: a recurring campaign's progress per day (contacts added, called, final)."""
+    schedule = {**WEEKDAYS_10_TO_13, "timezone": "Asia/Calcutta"}
+    monday_ist = MONDAY + timedelta(hours=5)  # 10:30 IST
+    with clock.use(clock.FrozenClock(monday_ist)):
+        campaign_id = await campaign_with(
+            runtime, [("+919800000001", KOLKATA), ("+919800000002", KOLKATA)], schedule
+        )
+        first = await set_contact(runtime, campaign_id, "+919800000001", state="completed")
+        await add_attempt(runtime, campaign_id, first, "+919800000001", monday_ist)
+    tuesday_ist = monday_ist + timedelta(days=1)
+    with clock.use(clock.FrozenClock(tuesday_ist)):
+        async with runtime.sessions() as session, session.begin():
+            session.add(ContactSource(campaign_id=campaign_id, source_url="sqlite://", query="x"))
+        second = await set_contact(runtime, campaign_id, "+919800000002", state="exhausted")
+        await add_attempt(runtime, campaign_id, second, "+919800000002", tuesday_ist)
+        await add_attempt(
+            runtime, campaign_id, second, "+919800000002", tuesday_ist, state="not_sent"
+        )
+    async with runtime.sessions() as session:
+        shown = await campaign_overview(session, campaign_id)
+
+    assert shown["recurring"] is True
+    assert shown["daily"] == {
+        "zone": "Asia/Calcutta",
+        "days": [
+            {"date": "2030-06-03", "added": 2, "called": 1, "final": 1},
+            {"date": "2030-06-04", "added": 0, "called": 1, "final": 1},
+        ],
+        "total": {"added": 2, "called": 2, "final": 2},
+    }
+    assert shown["contacts"]["total"] == 2  # the existing keys stay
+
+
+async def test_the_estimate_is_shown_with_what_binds_it_when_limits_are_given(
+    runtime: Runtime,
+) -> None:
+    campaign_id = await campaign_with(runtime, [("+919800000001", KOLKATA)], WEEKDAYS_10_TO_13)
+    limits = LimitSettings.model_validate({"vocobase": {"calls_per_minute": 60}})
+    async with runtime.sessions() as session:
+        plain = await campaign_overview(session, campaign_id)
+        shown = await campaign_overview(
+            session, campaign_id, limits=limits, now=MONDAY, partner_concurrency=5
+        )
+
+    assert (plain["estimate"], plain["recurring"]) == (None, False)
+    # The window opens at 10:00 IST (04:30 UTC); one call of up to 10 minutes.
+    assert shown["estimate"]["finish"] == utc(2030, 6, 3, 4, 40).isoformat()
+    assert shown["estimate"]["binding"] == "windows"
+    assert "Asia/Calcutta contacts start at 10:00 their time" in shown["estimate"]["description"]

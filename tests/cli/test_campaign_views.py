@@ -129,6 +129,34 @@ def test_overview_prints_limits_with_dashes_for_none(capsys: pytest.CaptureFixtu
     assert "schedule: none (calls at any time)" in out
 
 
+def test_overview_prints_the_estimate_and_a_recurring_campaigns_days_with_totals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    daily = {
+        "zone": "Asia/Calcutta",
+        "days": [{"date": "2030-06-03", "added": 5, "called": 4, "final": 3}],
+        "total": {"added": 5, "called": 4, "final": 3},
+    }
+    estimate = {
+        "finish": "2030-06-03T07:00:00+00:00",
+        "binding": "concurrency",
+        "description": "limited by concurrency 5 and ~3 min calls",
+        "calls_per_hour": 100.0,
+    }
+    print_overview(overview(estimate=estimate, daily=daily, recurring=True))
+
+    out, _ = printed(capsys)
+    assert (
+        "estimated finish: 2030-06-03T07:00:00+00:00 (limited by concurrency 5 and ~3 min calls)"
+        in out
+    )
+    rows = table_rows(out)
+    assert ["2030-06-03", "5", "4", "3"] in rows
+    assert ["total", "5", "4", "3"] in rows
+    print_overview(overview(daily=daily, recurring=False))
+    assert ["total", "5", "4", "3"] not in table_rows(printed(capsys)[0])
+
+
 def test_overview_prints_the_retry_policy_one_row_per_outcome(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -257,7 +285,7 @@ def test_a_delay_is_shown_in_the_largest_unit_that_divides_it(seconds: float, te
 # --- preflight -----------------------------------------------------------------------------
 
 
-def test_preflight_prints_counts_blocked_reasons_pace_and_finish(
+def test_preflight_prints_counts_blocked_reasons_pace_and_finish_with_what_binds_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = Preflight(
@@ -271,6 +299,8 @@ def test_preflight_prints_counts_blocked_reasons_pace_and_finish(
         average_call_seconds=92.4,
         average_call_from="the agent's maximum",
         estimated_finish=datetime(2030, 6, 3, 5, 0, tzinfo=UTC),
+        binding="concurrency",
+        binding_description="limited by concurrency 5 and ~2 min calls",
     )
 
     print_preflight(report)
@@ -282,7 +312,7 @@ def test_preflight_prints_counts_blocked_reasons_pace_and_finish(
         "  blocked, daily cap reached: 1",
         "  first call allowed at 2030-06-03T04:30:00+00:00",
         "  pace: 120 calls/hour (average call 92 s, from the agent's maximum)",
-        "  estimated finish: 2030-06-03T05:00:00+00:00 (first attempts only; retries add more)",
+        "  estimated finish: 2030-06-03T05:00:00+00:00 (limited by concurrency 5 and ~2 min calls)",
     ]
     assert err == []
 
@@ -293,10 +323,7 @@ def test_preflight_with_callable_contacts_but_no_finish_says_so(
     print_preflight(Preflight(campaign_id="c-1", contacts=3, callable=3, calls_per_hour=7.5))
 
     out, _ = printed(capsys)
-    assert out[-1] == (
-        "  estimated finish: not within the schedule's dates"
-        " (first attempts only; retries add more)"
-    )
+    assert out[-1] == "  estimated finish: not within the schedule's dates"
     assert not any("first call allowed" in line for line in out)
 
 

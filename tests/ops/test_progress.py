@@ -77,7 +77,9 @@ async def test_totals_count_final_contacts_and_in_flight_counts_open_attempts(
             await seed.contact(session, cid, f"+91970000000{index}", state=state)
         busy = await seed.contact(session, cid, "+919600000001", state="calling")
         for number, state in enumerate(("dialing", "started", "unknown", "ended", "lost"), 1):
-            await seed.attempt(session, busy, state=state, number=number)
+            # A number each: one number is in one open attempt at a time.
+            phone = f"+91960000010{number}"
+            await seed.attempt(session, busy, state=state, number=number, to_number=phone)
 
     async with runtime.sessions() as session:
         [row] = await overview(session)
@@ -157,3 +159,35 @@ async def test_the_last_event_is_the_latest_state_change_and_none_for_a_fresh_dr
     )
     assert by_id[moved].state_reason == "lunch"
     assert by_id[draft].last_event is None
+
+
+async def test_a_scheduled_campaigns_eta_waits_for_each_zones_window(runtime: Runtime) -> None:
+    """Issue 16: the ETA ignored windows (17 minutes shown while US contacts were parked
+    until their morning); at the recent pace, New York's contacts start at 10:00 theirs."""
+    from tests.campaigns.support import (
+        KOLKATA,
+        MONDAY,
+        NEW_YORK,
+        WEEKDAYS_10_TO_13,
+        add_attempt,
+        campaign_with,
+        set_contact,
+    )
+
+    now = MONDAY + timedelta(hours=5)  # 10:30 in India, 01:00 in New York
+    india = [(f"+9198000000{i:02d}", KOLKATA) for i in range(10)]
+    york = [(f"+1201555{i:04d}", NEW_YORK) for i in range(10)]
+    campaign_id = await campaign_with(runtime, india + york, WEEKDAYS_10_TO_13, now=now)
+    contact_id = await set_contact(runtime, campaign_id, india[0][0])
+    for number in range(10):  # 10 calls in the last minute
+        claimed = now - timedelta(seconds=5 + number)
+        await add_attempt(
+            runtime, campaign_id, contact_id, india[0][0], claimed, attempt_number=number + 1
+        )
+
+    async with runtime.sessions() as session:
+        (row,) = await overview(session, now=now)
+
+    # Flat, 20 left at 10 a minute would be 2 minutes; New York's window opens 14:00 UTC.
+    assert row.eta_seconds == timedelta(hours=9, minutes=1).total_seconds()
+    assert row.eta_note == "America/New_York contacts start at 10:00 their time"
