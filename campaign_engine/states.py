@@ -37,6 +37,9 @@ class CampaignState(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     RUNNING = "running"
+    # A recurring campaign (one with a saved source) whose contacts so far are all final:
+    # open until its end date or an operator ends it; its next pull makes it running again.
+    ONGOING = "ongoing"
     PAUSED = "paused"
     COMPLETED = "completed"
     CANCELED = "canceled"
@@ -52,11 +55,32 @@ CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
         {CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.CANCELED}
     ),
     CampaignState.RUNNING: frozenset(
-        {CampaignState.PAUSED, CampaignState.COMPLETED, CampaignState.CANCELED}
+        {
+            CampaignState.ONGOING,
+            CampaignState.PAUSED,
+            CampaignState.COMPLETED,
+            CampaignState.CANCELED,
+        }
     ),
-    # A campaign paused before its schedule's start resumes as scheduled.
+    # Back to running when contacts are added (a pull, an import, an operator's retry);
+    # completed at its end date or when an operator ends it.
+    CampaignState.ONGOING: frozenset(
+        {
+            CampaignState.RUNNING,
+            CampaignState.PAUSED,
+            CampaignState.COMPLETED,
+            CampaignState.CANCELED,
+        }
+    ),
+    # A campaign paused before its schedule's start resumes as scheduled; a recurring one
+    # with nothing left to call resumes as ongoing.
     CampaignState.PAUSED: frozenset(
-        {CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.CANCELED}
+        {
+            CampaignState.RUNNING,
+            CampaignState.ONGOING,
+            CampaignState.SCHEDULED,
+            CampaignState.CANCELED,
+        }
     ),
     CampaignState.COMPLETED: frozenset(),
     CampaignState.CANCELED: frozenset(),

@@ -182,6 +182,12 @@ def test_outbox_statuses_are_the_stored_strings_each_active_or_final() -> None:
         (C.RUNNING, C.CANCELED),
         (C.PAUSED, C.CANCELED),
         (C.DRAFT, C.CANCELED),
+        (C.RUNNING, C.ONGOING),  # recurring, every contact so far final
+        (C.ONGOING, C.RUNNING),  # a pull or an import added contacts
+        (C.ONGOING, C.PAUSED),
+        (C.ONGOING, C.CANCELED),
+        (C.ONGOING, C.COMPLETED),  # its end date, or an operator ended it
+        (C.PAUSED, C.ONGOING),  # resumed with nothing to call until the next pull
     ],
 )
 def test_campaign_allowed_moves(current: CampaignState, target: CampaignState) -> None:
@@ -196,10 +202,19 @@ def test_campaign_allowed_moves(current: CampaignState, target: CampaignState) -
         (C.DRAFT, C.COMPLETED),
         (C.DRAFT, C.PAUSED),
         (C.PAUSED, C.DRAFT),
+        (C.DRAFT, C.ONGOING),  # it starts running first
+        (C.SCHEDULED, C.ONGOING),
+        (C.ONGOING, C.SCHEDULED),
+        (C.ONGOING, C.DRAFT),
     ],
 )
 def test_campaign_refused_moves(current: CampaignState, target: CampaignState) -> None:
     assert not campaign_can_move(current, target)
+
+
+def test_ongoing_is_open_not_terminal() -> None:
+    assert C.ONGOING not in CAMPAIGN_TERMINAL
+    assert C.ONGOING.value == "ongoing"
 
 
 @pytest.mark.parametrize("terminal", sorted(CAMPAIGN_TERMINAL))

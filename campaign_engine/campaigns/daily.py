@@ -1,14 +1,17 @@
 """Daily runs: a campaign with saved database sources imports them again every calling day.
 
-Once per campaign per local day (its home zone: the pinned zone, the preset's, the
-fallback, else UTC), ``daily_import_lead_minutes`` before that day's first window opens,
-the scheduler calls ``pull_saved_sources`` (``campaign_engine.contacts.saved_sources``). A day
-without a window (weekend, blackout) imports nothing. Imports never add a number twice, so
+Once per running, scheduled or ongoing campaign per local day (its home zone: the pinned
+zone, the preset's, the fallback, else UTC), ``daily_import_lead_minutes`` before that day's
+first window opens, the scheduler calls ``pull_saved_sources``
+(``campaign_engine.contacts.saved_sources``). A day without a window (weekend, blackout)
+imports nothing. Imports never add a number twice, so
 a repeated run is harmless. New contacts are then placed at their first allowed moments.
 
 Every run is recorded in the audit log (``daily_import`` / ``daily_import_failed``) — that
 record is also how "already ran today" is known, so a restart does not import twice. A
 failed run is tried again after 15 minutes, at most three times a day.
+
+:func:`next_pull_due` says when the next run comes (an ongoing campaign's reason shows it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ DAILY_IMPORT = "daily_import"
 DAILY_IMPORT_FAILED = "daily_import_failed"
 MAX_TRIES_PER_DAY = 3
 RETRY_AFTER = timedelta(minutes=15)
+# How far ahead the next pull is looked for (a year of local days).
+PULL_HORIZON_DAYS = 366
+PULLING_STATES = (CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.ONGOING)
 
 Puller = Callable[[async_sessionmaker[AsyncSession], str], Awaitable[list[Any]]]
 
@@ -71,6 +77,39 @@ def should_run(due_at: datetime | None, now: datetime, runs: RunsToday) -> bool:
     if due_at is None or now < due_at or runs.succeeded or runs.failures >= MAX_TRIES_PER_DAY:
         return False
     return runs.last_failure is None or now - runs.last_failure >= RETRY_AFTER
+
+
+def next_pull_due(
+    schedule: Schedule | None, blackouts: frozenset[date], now: datetime, runs: RunsToday
+) -> datetime | None:
+    """When the next daily run is due: today's while it may still run (it may be due
+    already), else the first later calling day's; None when no day within
+    :data:`PULL_HORIZON_DAYS` has a window (the schedule ends first, say)."""
+    today = import_due_at(schedule, blackouts, now)
+    if today is not None and not runs.succeeded and runs.failures < MAX_TRIES_PER_DAY:
+        after_failure = runs.last_failure + RETRY_AFTER if runs.last_failure else today
+        return max(today, after_failure)
+    home = schedule.home_zone if schedule else "UTC"
+    day = now
+    for _ in range(PULL_HORIZON_DAYS):
+        day = local_day_bounds(home, day)[1]
+        ends = schedule.ends_at() if schedule else None
+        if ends is not None and day >= ends:
+            return None
+        due = import_due_at(schedule, blackouts, day)
+        if due is not None:
+            return due
+    return None
+
+
+async def next_pull_at(
+    session: AsyncSession, campaign_id: str, schedule: Schedule | None, now: datetime
+) -> datetime | None:
+    """:func:`next_pull_due` for a stored campaign (its blackouts, today's runs)."""
+    blackouts = await blackout_days(session, campaign_id) if schedule else frozenset()
+    home = schedule.home_zone if schedule else "UTC"
+    runs = await runs_today(session, campaign_id, local_day_bounds(home, now)[0])
+    return next_pull_due(schedule, blackouts, now, runs)
 
 
 def find_puller() -> Puller:
@@ -110,9 +149,7 @@ async def run_daily_imports(
         candidates = (
             await session.execute(
                 select(Campaign.id, Campaign.schedule).where(
-                    Campaign.state.in_(
-                        [CampaignState.RUNNING.value, CampaignState.SCHEDULED.value]
-                    ),
+                    Campaign.state.in_([state.value for state in PULLING_STATES]),
                     exists().where(ContactSource.campaign_id == Campaign.id),
                 )
             )

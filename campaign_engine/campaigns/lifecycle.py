@@ -2,14 +2,17 @@
 
 Operators ask "why did my campaign stop?": every move writes a ``campaign_events`` row,
 and the campaign keeps the latest reason in ``state_reason``.
+
+A campaign with a saved source is *recurring* (:func:`is_recurring`): when every contact
+it has so far is final it waits as ``ongoing`` for its next pull instead of completing.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.db.models import Campaign, CampaignEvent, Contact, utcnow
+from campaign_engine.db.models import Campaign, CampaignEvent, Contact, ContactSource, utcnow
 from campaign_engine.journal import state_log
 from campaign_engine.journal.state_log import Change
 from campaign_engine.states import (
@@ -69,6 +72,33 @@ async def transition(
     detail = f"from {current.value}, by {actor}" + (f": {reason}" if reason else "")
     state_log.note(session, [Change("campaign", target.value, campaign_id, detail=detail)])
     return campaign
+
+
+async def restate(
+    session: AsyncSession, campaign_id: str, state: CampaignState, reason: str
+) -> bool:
+    """Change the reason of a campaign still in ``state`` (an ongoing campaign's next pull
+    moved on): one conditional UPDATE, so a move made meanwhile keeps its own reason, and
+    nothing is written when the reason is the same. No event, since nothing moved. Whether
+    the reason changed."""
+    result = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.state == state.value,
+            Campaign.state_reason.is_distinct_from(reason),
+        )
+        .values(state_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def is_recurring(session: AsyncSession, campaign_id: str) -> bool:
+    """Whether the campaign has a saved source: it stays open across days for its pulls."""
+    return bool(
+        await session.scalar(select(exists().where(ContactSource.campaign_id == campaign_id)))
+    )
 
 
 async def open_contacts(session: AsyncSession, campaign_id: str) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.campaigns.lifecycle import transition
+from campaign_engine.campaigns.lifecycle import is_recurring, transition
 from campaign_engine.campaigns.replan import replan_waiting
 from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.campaigns.schedule import Schedule, from_json
@@ -171,7 +171,8 @@ async def start_campaign(
     total = await session.scalar(
         select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign_id)
     )
-    if not total:
+    if not total and not await is_recurring(session, campaign_id):
+        # A recurring campaign (a saved source) may start empty and wait for its first pull.
         raise CampaignError(f"campaign {campaign_id} has no contacts; import some first")
     schedule = from_json(campaign.schedule)
     ends = schedule.ends_at() if schedule else None

@@ -6,6 +6,10 @@ campaign are reported and skipped, so each pull enrols only the leads that are n
 last. Every run's outcome is kept on the source (``last_run_at``, ``last_result``).
 
 The URL is stored as given (it is needed to connect again) and shown only masked.
+
+A campaign with a saved source is recurring (it waits as ``ongoing`` between pulls);
+forgetting its sources (``contacts forget-source``, or ``campaign end`` for all of them) makes
+it one-off: it completes once its contacts are final.
 """
 
 from __future__ import annotations

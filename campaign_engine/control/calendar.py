@@ -3,11 +3,12 @@
 - A campaign started before its schedule's ``start`` waits as ``scheduled`` and becomes
   ``running`` when the start comes (its contacts are already placed at their first
   allowed moments, so nothing is dialed early either way).
-- A ``running`` campaign past its schedule's ``end`` completes with the reason "end date
-  reached". Its contacts not yet called are ``canceled`` with that reason — they stay
-  visible as *not called*, unlike ``exhausted`` (called, never reached). Calls ringing at
-  that moment finish and are recorded; they are not retried.
-- A paused campaign is left alone (only a running campaign completes); once resumed past
+- A ``running`` or ``ongoing`` (recurring, waiting for its next pull) campaign past its
+  schedule's ``end`` completes with the reason "end date reached". Its contacts not yet
+  called are ``canceled`` with that reason — they stay visible as *not called*, unlike
+  ``exhausted`` (called, never reached). Calls ringing at that moment finish and are
+  recorded; they are not retried.
+- A paused campaign is left alone (only a running or ongoing campaign completes); once resumed past
   its end it completes at the next tick.
 """
 
@@ -26,6 +27,8 @@ from campaign_engine.states import CampaignState
 
 START_REACHED = "start time reached"
 END_REACHED = "end date reached"
+_DATED = (CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.ONGOING)
+_ENDING = (CampaignState.RUNNING.value, CampaignState.ONGOING.value)
 
 
 async def advance_calendar(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
@@ -33,7 +36,7 @@ async def advance_calendar(session: AsyncSession, now: datetime) -> list[tuple[s
     rows = (
         await session.execute(
             select(Campaign.id, Campaign.state, Campaign.schedule).where(
-                Campaign.state.in_([CampaignState.SCHEDULED.value, CampaignState.RUNNING.value])
+                Campaign.state.in_([state.value for state in _DATED])
             )
         )
     ).all()
@@ -49,7 +52,7 @@ async def advance_calendar(session: AsyncSession, now: datetime) -> list[tuple[s
             )
             moved.append((campaign_id, CampaignState.RUNNING.value))
             state = CampaignState.RUNNING.value
-        if state == CampaignState.RUNNING.value and ends is not None and ends <= now:
+        if state in _ENDING and ends is not None and ends <= now:
             await transition(
                 session, campaign_id, CampaignState.COMPLETED, actor=SCHEDULER, reason=END_REACHED
             )

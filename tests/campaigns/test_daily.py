@@ -14,14 +14,17 @@ from campaign_engine.campaigns.daily import (
     DAILY_IMPORT_FAILED,
     RunsToday,
     import_due_at,
+    next_pull_due,
     run_daily_imports,
     should_run,
 )
+from campaign_engine.campaigns.lifecycle import transition
 from campaign_engine.campaigns.schedule import parse_schedule
 from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import AuditEntry, ContactSource
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import CampaignState
 from tests.campaigns.support import (
     KOLKATA,
     WEEKDAYS_10_TO_13,
@@ -67,6 +70,45 @@ def test_a_failed_import_is_tried_again_after_a_while_at_most_three_times(
     now: datetime, runs: RunsToday, expected: bool
 ) -> None:
     assert should_run(utc(2030, 6, 3, 4), now, runs) is expected
+
+
+@pytest.mark.parametrize(
+    ("now", "runs", "expected"),
+    [
+        # Monday 09:00 IST, today's run still to come: 09:30 IST.
+        (utc(2030, 6, 3, 3, 30), RunsToday(), utc(2030, 6, 3, 4)),
+        # Monday 12:00 IST, today's done: Tuesday 09:30 IST.
+        (utc(2030, 6, 3, 6, 30), RunsToday(succeeded=True), utc(2030, 6, 4, 4)),
+        # A failure at 09:30: tried again at 09:45.
+        (
+            utc(2030, 6, 3, 4, 5),
+            RunsToday(failures=1, last_failure=utc(2030, 6, 3, 4)),
+            utc(2030, 6, 3, 4, 15),
+        ),
+        # Three failures: tomorrow.
+        (
+            utc(2030, 6, 3, 6),
+            RunsToday(failures=3, last_failure=utc(2030, 6, 3, 5)),
+            utc(2030, 6, 4, 4),
+        ),
+        # Friday's done: the weekend has no window, Monday 09:30 IST.
+        (utc(2030, 6, 7, 6), RunsToday(succeeded=True), utc(2030, 6, 10, 4)),
+    ],
+)
+def test_the_next_pull_is_todays_while_it_may_run_else_the_next_calling_days(
+    now: datetime, runs: RunsToday, expected: datetime
+) -> None:
+    assert next_pull_due(parse_schedule(IST_WEEKDAYS), frozenset(), now, runs) == expected
+
+
+def test_the_next_pull_skips_blackout_days_and_stops_at_the_schedules_end() -> None:
+    schedule = parse_schedule(IST_WEEKDAYS)
+    done = RunsToday(succeeded=True)
+    tuesday = frozenset({date(2030, 6, 4)})
+    assert next_pull_due(schedule, tuesday, MONDAY_0930_IST, done) == utc(2030, 6, 5, 4)
+    ending = parse_schedule({**IST_WEEKDAYS, "end": "2030-06-04T09:00:00+05:30"})
+    assert next_pull_due(ending, frozenset(), MONDAY_0930_IST, done) is None
+    assert next_pull_due(None, frozenset(), MONDAY_0930_IST, done) == utc(2030, 6, 4)
 
 
 class Summary:
@@ -153,6 +195,16 @@ async def test_a_failed_daily_import_is_recorded_and_tried_again_later(runtime: 
     later = MONDAY_0930_IST + timedelta(minutes=20)
     assert await run_daily_imports(runtime.sessions, later, fixed) == [campaign_id]
     assert [action for action, _ in await audit(runtime)] == [DAILY_IMPORT_FAILED, DAILY_IMPORT]
+
+
+async def test_an_ongoing_campaign_is_pulled_and_a_paused_one_is_not(runtime: Runtime) -> None:
+    ongoing = await with_source(runtime)
+    paused = await with_source(runtime)
+    async with runtime.sessions() as session, session.begin():
+        await transition(session, ongoing, CampaignState.ONGOING, actor="test")
+        await transition(session, paused, CampaignState.PAUSED, actor="test")
+
+    assert await run_daily_imports(runtime.sessions, MONDAY_0930_IST, FakeSource()) == [ongoing]
 
 
 def test_the_daily_run_calls_the_contacts_packages_pull_saved_sources() -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from campaign_engine.campaigns import lifecycle
 from campaign_engine.campaigns.lifecycle import TransitionError, transition
-from campaign_engine.db.models import Contact
+from campaign_engine.db.models import Contact, ContactSource
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import CampaignState, ContactState
 from tests.dialer.support import (
@@ -113,3 +113,30 @@ async def test_a_campaign_is_open_while_a_contact_is_active_or_waiting_with_a_ti
             await session.execute(update(Contact).values(state=state.value))
     async with sqlite_runtime.sessions() as session:
         assert await lifecycle.has_open_contacts(session, campaign_id) is is_open
+
+
+async def test_restate_changes_the_reason_only_of_a_campaign_still_in_that_state(
+    runtime: Runtime,
+) -> None:
+    campaign_id = await running_campaign(runtime, NUMBERS[:1])
+    await move(runtime, campaign_id, S.ONGOING, reason="next pull due Monday")
+
+    async with runtime.sessions() as session, session.begin():
+        assert await lifecycle.restate(session, campaign_id, S.ONGOING, "next pull due Tuesday")
+        assert not await lifecycle.restate(session, campaign_id, S.ONGOING, "next pull due Tuesday")
+        # A move made meanwhile keeps its own reason.
+        assert not await lifecycle.restate(session, campaign_id, S.RUNNING, "something else")
+
+    campaign = await campaign_of(runtime, campaign_id)
+    assert (campaign.state, campaign.state_reason) == ("ongoing", "next pull due Tuesday")
+    assert len(await events_of(runtime, campaign_id)) == 2  # started, ongoing: no event
+
+
+async def test_a_campaign_is_recurring_while_it_has_a_saved_source(runtime: Runtime) -> None:
+    campaign_id = await running_campaign(runtime, NUMBERS[:1])
+    async with runtime.sessions() as session:
+        assert not await lifecycle.is_recurring(session, campaign_id)
+    async with runtime.sessions() as session, session.begin():
+        session.add(ContactSource(campaign_id=campaign_id, source_url="sqlite://", query="q"))
+    async with runtime.sessions() as session:
+        assert await lifecycle.is_recurring(session, campaign_id)

@@ -10,6 +10,7 @@ from campaign_engine.campaigns import service
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.control import campaign_moves
 from campaign_engine.control.calendar import END_REACHED, START_REACHED, advance_calendar
+from campaign_engine.db.models import ContactSource
 from campaign_engine.runtime import Runtime
 from tests.campaigns.support import (
     KOLKATA,
@@ -130,3 +131,31 @@ async def test_a_campaign_without_dates_is_never_moved_by_the_calendar(runtime: 
     await campaign_with(runtime, [(NUMBERS[0], KOLKATA)], WEEKDAYS_10_TO_13)
     await campaign_with(runtime, [(NUMBERS[0], KOLKATA)], None)
     assert await advance(runtime, MONDAY + timedelta(days=3650)) == []
+
+
+async def test_past_its_end_an_ongoing_campaign_completes_and_cancels_what_was_parked(
+    runtime: Runtime,
+) -> None:
+    schedule = {**WEEKDAYS_10_TO_13, "end": "2030-06-07T13:00:00+05:30"}
+    campaign_id = await campaign_with(runtime, [(n, KOLKATA) for n in NUMBERS[:2]], schedule)
+    async with runtime.sessions() as session, session.begin():
+        session.add(ContactSource(campaign_id=campaign_id, source_url="sqlite://", query="q"))
+    await set_contact(runtime, campaign_id, NUMBERS[0], state="completed", next_attempt_at=None)
+    # No allowed calling time left (parked): it does not keep the campaign running.
+    await set_contact(runtime, campaign_id, NUMBERS[1], next_attempt_at=None)
+    async with runtime.sessions() as session, session.begin():
+        await campaign_moves.complete_finished(session, utc(2030, 6, 6))
+    assert (await campaign_of(runtime, campaign_id)).state == "ongoing"
+
+    assert await advance(runtime, utc(2030, 6, 7, 7, 29)) == []
+    assert await advance(runtime, utc(2030, 6, 7, 7, 30)) == [(campaign_id, "completed")]
+
+    campaign = await campaign_of(runtime, campaign_id)
+    assert (campaign.state, campaign.state_reason) == ("completed", END_REACHED)
+    last = (await events_of(runtime, campaign_id))[-1]
+    assert (last.from_state, last.actor) == ("ongoing", "scheduler")
+    contacts = await contacts_by_number(runtime, campaign_id)
+    assert (contacts[NUMBERS[1]].state, contacts[NUMBERS[1]].last_error) == (
+        "canceled",
+        END_REACHED,
+    )

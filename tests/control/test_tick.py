@@ -7,8 +7,11 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from campaign_engine import clock
+from campaign_engine.campaigns import service
+from campaign_engine.clock import FrozenClock
 from campaign_engine.contacts.saved_sources import save_source
 from campaign_engine.contacts.summary import ImportOptions
 from campaign_engine.control import campaign_moves
@@ -81,7 +84,8 @@ async def test_one_tick_applies_dates_withdraws_paused_work_and_imports_what_is_
     runtime: Runtime, tmp_path: Path
 ) -> None:
     paused = await running_campaign(runtime, NUMBERS[:3])
-    assert await Scheduler(runtime).enqueue_due() == 3  # one dial job carrying all three
+    # One: what the key's default rate (10 a minute) lets start within the dispatch horizon.
+    assert await Scheduler(runtime).enqueue_due() == 1
     async with runtime.sessions() as session, session.begin():
         assert await campaign_moves.pause_for_error(session, paused, "HTTP 401: bad key")
     scheduled = await campaign_with(runtime, [(NUMBERS[5], KOLKATA)], STARTS_WEDNESDAY)
@@ -159,3 +163,83 @@ async def test_an_import_already_done_today_is_not_run_again(
 
     assert await tick(runtime, utc(2030, 6, 5, 12)) == CampaignTick()
     assert (await tick(runtime, utc(2030, 6, 6, 0, 1))).imported == [campaign_id]
+
+
+IST_WEEKDAYS = {**WEEKDAYS_10_TO_13, "timezone": "Asia/Kolkata"}
+
+
+async def queued_numbers(runtime: Runtime, campaign_id: str) -> list[str]:
+    contacts = await contacts_of(runtime, campaign_id)
+    return sorted(c.phone_e164 for c in contacts if c.state == "queued")
+
+
+async def test_a_recurring_campaign_pulls_every_day_and_dials_each_days_rows_that_day(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "crm.db"
+    url = crm(path, "+919876543210")
+    monday_0800 = utc(2030, 6, 3, 2, 30)
+    campaign_id = await campaign_with(runtime, [], IST_WEEKDAYS, now=monday_0800, start=False)
+    options = ImportOptions(phone_column="phone")
+    await save_source(runtime.sessions, campaign_id, url, QUERY, options)
+    scheduler = Scheduler(runtime)
+
+    with clock.use(FrozenClock(monday_0800)) as now:
+        # Started empty: it waits for its first pull, open.
+        async with runtime.sessions() as session, session.begin():
+            await service.start_campaign(session, campaign_id, None)
+        assert await tick(runtime, now.now()) == CampaignTick()
+        async with runtime.sessions() as session, session.begin():
+            assert await campaign_moves.complete_finished(session, now.now()) == []
+        assert (await campaign_of(runtime, campaign_id)).state_reason == (
+            "every contact so far is final; next pull due 2030-06-03 09:30 Asia/Kolkata"
+        )
+
+        # Monday 09:30 IST: the pull imports the first row and the campaign runs again.
+        now.set(utc(2030, 6, 3, 4))
+        assert await tick(runtime, now.now()) == CampaignTick(
+            moved=[(campaign_id, "running")], imported=[campaign_id]
+        )
+        assert await scheduler.enqueue_due(now.now()) == 0  # the window opens at 10:00
+        now.set(utc(2030, 6, 3, 4, 30))
+        assert await scheduler.enqueue_due(now.now()) == 1
+        assert await queued_numbers(runtime, campaign_id) == ["+919876543210"]
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Contact)
+                .where(Contact.campaign_id == campaign_id)
+                .values(state="completed", next_attempt_at=None)
+            )
+
+        # Monday's list is done: ongoing, not completed.
+        now.set(utc(2030, 6, 3, 8, 30))
+        async with runtime.sessions() as session, session.begin():
+            assert await campaign_moves.complete_finished(session, now.now()) == []
+        campaign = await campaign_of(runtime, campaign_id)
+        assert (campaign.state, campaign.state_reason) == (
+            "ongoing",
+            "every contact so far is final; next pull due 2030-06-04 09:30 Asia/Kolkata",
+        )
+
+        # Tuesday: the CRM gained a row; it is imported before the window and dialed in it.
+        crm(path, "+919876543211")
+        now.set(utc(2030, 6, 4, 3, 30))
+        assert await tick(runtime, now.now()) == CampaignTick()
+        now.set(utc(2030, 6, 4, 4))
+        assert await tick(runtime, now.now()) == CampaignTick(
+            moved=[(campaign_id, "running")], imported=[campaign_id]
+        )
+        assert await contact_count(runtime, campaign_id) == 2
+        now.set(utc(2030, 6, 4, 4, 30))
+        assert await scheduler.enqueue_due(now.now()) == 1
+        assert await queued_numbers(runtime, campaign_id) == ["+919876543211"]
+    assert await audit_actions(runtime, campaign_id) == ["daily_import", "daily_import"]
+
+
+async def test_an_ended_campaign_is_pulled_no_more(runtime: Runtime, tmp_path: Path) -> None:
+    campaign_id = await with_source(runtime, crm(tmp_path / "crm.db", "+919876543210"))
+    async with runtime.sessions() as session, session.begin():
+        await campaign_moves.end(session, campaign_id, actor="asha")
+
+    assert await tick(runtime, WEDNESDAY) == CampaignTick()
+    assert await contact_count(runtime, campaign_id) == 1
