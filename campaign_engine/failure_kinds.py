@@ -41,6 +41,9 @@ class FailureKind(StrEnum):
     NO_SLOT = "no_slot"
     NOT_NOW = "not_now"
     PARKED = "parked"
+    # Handed back at its claim for a short while: the number is in a call of another
+    # campaign (or an earlier call still open), and one number is in one call at a time.
+    NUMBER_IN_CALL = "number_in_call"
 
 
 # Kinds that are a 429 from Vocobase: shown to operators as the "rate_limited" reason and

@@ -22,6 +22,7 @@ def test_the_stored_strings_are_the_snake_case_names_columns_already_hold() -> N
         "no_slot": "no_slot",
         "not_now": "not_now",
         "parked": "parked",
+        "number_in_call": "number_in_call",
     }
 
 

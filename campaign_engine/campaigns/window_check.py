@@ -18,7 +18,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, String, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.presets import format_minute
@@ -26,11 +27,12 @@ from campaign_engine.campaigns.schedule import Schedule, from_json
 from campaign_engine.campaigns.schedule_values import WEEKDAYS
 from campaign_engine.campaigns.windows import DAY_MINUTES, LocalRule, next_allowed, zone
 from campaign_engine.db.models import BlackoutDate, CallAttempt, Campaign, Contact
-from campaign_engine.states import AttemptState
+from campaign_engine.states import ATTEMPT_OPEN, AttemptState, state_values
 
 DEFAULT_DAILY_CAP = 3
 # Attempts that certainly never rang anyone do not count towards the daily cap.
 _NOT_CALLS = (AttemptState.NOT_SENT.value, AttemptState.LOST.value)
+_OPEN = state_values(ATTEMPT_OPEN)
 
 
 @dataclass(frozen=True)
@@ -156,22 +158,57 @@ async def calls_to_numbers(
     session: AsyncSession, days: dict[str, tuple[datetime, datetime]]
 ) -> dict[str, int]:
     """``calls_to_number`` for many numbers at once, each over its own local day."""
+    return (await number_usage(session, days)).calls
+
+
+@dataclass(frozen=True)
+class NumberUsage:
+    """What the attempts of every campaign say about some numbers."""
+
+    # Calls to each number in its cap day.
+    calls: dict[str, int]
+    # For each number with an open attempt (a call claimed, live or awaiting its outcome):
+    # that attempt's campaign. One number is in one call at a time.
+    in_call: dict[str, str]
+
+
+async def number_usage(
+    session: AsyncSession, days: dict[str, tuple[datetime, datetime]]
+) -> NumberUsage:
+    """Calls to each number over its own local day (``days``: number -> its cap day) and
+    the open attempts of these numbers, whenever claimed: one query, every campaign."""
     if not days:
-        return {}
+        return NumberUsage({}, {})
     since = min(begins for begins, _ in days.values())
     rows = await session.execute(
-        select(CallAttempt.to_number, CallAttempt.claimed_at).where(
-            CallAttempt.to_number.in_(list(days)),
-            CallAttempt.claimed_at >= since,
+        select(
+            CallAttempt.to_number,
+            CallAttempt.claimed_at,
+            CallAttempt.state,
+            CallAttempt.campaign_id,
+        ).where(
+            _number_in(list(days), session.get_bind().dialect.name),
             CallAttempt.state.not_in(_NOT_CALLS),
+            or_(CallAttempt.claimed_at >= since, CallAttempt.state.in_(_OPEN)),
         )
     )
     used = dict.fromkeys(days, 0)
-    for phone, claimed_at in rows:
+    in_call: dict[str, str] = {}
+    for phone, claimed_at, state, campaign_id in rows:
         begins, ends = days[phone]
         if begins <= claimed_at < ends:
             used[phone] += 1
-    return used
+        if state in _OPEN:
+            in_call[phone] = campaign_id
+    return NumberUsage(used, in_call)
+
+
+def _number_in(numbers: list[str], dialect: str) -> ColumnElement[bool]:
+    """``to_number`` is one of ``numbers``: on PostgreSQL one array parameter, so the
+    statement is the same (prepared once) whatever the batch's size."""
+    if dialect == "postgresql":
+        return CallAttempt.to_number == any_(bindparam("numbers", numbers, ARRAY(String)))
+    return CallAttempt.to_number.in_(numbers)
 
 
 async def calendar_of(session: AsyncSession, contact_id: int) -> ContactCalendar | None:

@@ -1,8 +1,10 @@
 """The do-not-call list: exact numbers and number prefixes, global or per campaign.
 
-Checked when a list is imported (``suppressed_among``, a batch at a time) and again right
-before every dial (``suppression_for``), so a number suppressed after its upload is still
-never called. Adding and removing entries is in ``suppression_list``.
+Checked when a list is imported (``suppressed_among``, a batch at a time), by the dial job's
+gate, and last by the claim of every attempt in the claim's own transaction
+(``campaign_engine.dialer.number_checks``), so a number suppressed after its upload, or
+while its job waited for a slot, is never called. Adding and removing entries is in
+``suppression_list``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, column, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from campaign_engine.db.models import Suppression
 
@@ -48,27 +62,23 @@ async def suppressed_among(
     """For each of ``numbers`` that must not be called, the entry that says so.
 
     The same rule as ``suppression_for`` (the oldest matching entry wins), for a whole import
-    batch in a few queries: exact numbers through the pattern index, prefixes (few, by
-    nature) compared here.
+    batch — or a claim — in one query: exact numbers through the pattern index, and every
+    prefix (few, by nature), compared here. A UNION ALL, so that each half keeps its index.
     """
     if not numbers:
         return {}
     scope = _scope(campaign_id)
+    exact = select(Suppression).where(
+        scope, Suppression.kind == NUMBER, pattern_in(numbers, session.get_bind().dialect.name)
+    )
+    prefix = select(Suppression).where(scope, Suppression.kind == PREFIX)
+    both = union_all(exact, prefix).subquery()
+    entries = list(await session.scalars(select(aliased(Suppression, both)).order_by(both.c.id)))
     found: dict[str, Suppression] = {}
-    entries = await session.scalars(
-        select(Suppression)
-        .where(
-            scope, Suppression.kind == NUMBER, pattern_in(numbers, session.get_bind().dialect.name)
-        )
-        .order_by(Suppression.id)
-    )
     for entry in entries:
-        found.setdefault(entry.pattern, entry)
-    prefixes = list(
-        await session.scalars(
-            select(Suppression).where(scope, Suppression.kind == PREFIX).order_by(Suppression.id)
-        )
-    )
+        if entry.kind == NUMBER:
+            found.setdefault(entry.pattern, entry)
+    prefixes = [entry for entry in entries if entry.kind == PREFIX]
     if prefixes:
         patterns = tuple(entry.pattern for entry in prefixes)
         for number in numbers:

@@ -1,9 +1,11 @@
 """Database writes around start requests: claim them, then record what each request did.
 
 Every write is a set-based conditional UPDATE that names the state it expects, so two
-workers, a duplicated job or a webhook racing the start response can never both win: the
-loser's rows match nothing and it steps aside. A dial job writes its whole batch in a few
-statements, however many contacts it carries.
+workers, a duplicated job, an operator's skip or a webhook racing the start response can
+never both win: the loser's rows match nothing and it steps aside. A dial job writes its
+whole batch in a few statements, however many contacts it carries. The claim makes the last
+checks of each number (do-not-call list, daily cap, one call at a time) in its own
+transaction, after holding the numbers (:mod:`number_checks`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,13 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer.targets import DialTarget
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.journal import state_log
@@ -34,7 +34,6 @@ from campaign_engine.journal.state_log import Change
 from campaign_engine.outcomes.closing import close_without_call
 from campaign_engine.states import (
     AttemptState,
-    CampaignState,
     ContactState,
     contact_guard,
     sources_of,
@@ -70,10 +69,27 @@ async def hand_back(
     outside the window): due again at ``due_at``, or after ``delay_seconds``; ``parked``
     ones wait with no time at all (no allowed moment is left for them). ``reason`` becomes
     their ``last_error`` and ``kind`` its ``last_failure_kind`` (``None`` clears it)."""
+    moved = await _handed_back(
+        session,
+        targets,
+        None if parked else due_at or utcnow() + timedelta(seconds=delay_seconds),
+        reason,
+        kind,
+    )
+    return len(moved)
+
+
+async def _handed_back(
+    session: AsyncSession,
+    targets: Sequence[DialTarget],
+    next_at: datetime | None,
+    reason: str | None,
+    kind: FailureKind | None,
+) -> list[int]:
+    """:func:`hand_back`'s move: the ids of the contacts it moved (those still queued)."""
     if not targets:
-        return 0
-    next_at = None if parked else due_at or utcnow() + timedelta(seconds=delay_seconds)
-    result = await session.execute(
+        return []
+    moved = await session.scalars(
         update(Contact)
         .where(Contact.id.in_([t.contact_id for t in targets]), Contact.state.in_(_HANDED_BACK))
         .values(
@@ -83,15 +99,22 @@ async def hand_back(
             last_error=reason,
             last_failure_kind=kind,
         )
+        .returning(Contact.id)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return list(moved.all())
 
 
 async def close_unattempted(
     session: AsyncSession, targets: Sequence[DialTarget], state: ContactState, reason: str
 ) -> int:
     """Close queued contacts without dialing them (e.g. suppressed after their upload)."""
+    return len(await _closed_unattempted(session, targets, state, reason))
+
+
+async def _closed_unattempted(
+    session: AsyncSession, targets: Sequence[DialTarget], state: ContactState, reason: str
+) -> list[int]:
     closed = await close_without_call(
         session,
         Contact.id.in_([t.contact_id for t in targets]),
@@ -99,96 +122,10 @@ async def close_unattempted(
         state=state,
         reason=reason,
     )
-    return len(closed)
+    return [one.contact_id for one in closed]
 
 
-async def claim(
-    session: AsyncSession, targets: Sequence[DialTarget], *, margin_seconds: float
-) -> dict[int, int]:
-    """Claim the next attempt of each target: ``{contact_id: attempt_id}`` for those won.
-
-    A target is lost when someone else claimed it, its count moved on, or its campaign
-    stopped running meanwhile (then every target is handed back). Must be committed
-    before any start request is sent: after a crash, the rows are what tell the reconciler
-    that calls may have been placed. Two statements: the guarded UPDATE of the contacts
-    and one INSERT of their attempts.
-    """
-    if not targets:
-        return {}
-    campaign_id = targets[0].campaign_id
-    if any(target.campaign_id != campaign_id for target in targets):
-        raise ValueError("one claim takes the contacts of one campaign")
-    running = (
-        select(Campaign.id)
-        .where(Campaign.id == campaign_id, Campaign.state == CampaignState.RUNNING.value)
-        .exists()
-    )
-    expected = [(target.contact_id, target.attempts_count) for target in targets]
-    claimed = set(
-        (
-            await session.scalars(
-                update(Contact)
-                .where(
-                    tuple_(Contact.id, Contact.attempts_count).in_(expected),
-                    Contact.state.in_(_CLAIMABLE),
-                    running,
-                )
-                .values(
-                    state=_DIALING,
-                    attempts_count=Contact.attempts_count + 1,
-                    queued_at=None,
-                )
-                .returning(Contact.id)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-    )
-    if not claimed:
-        campaign_state = await session.scalar(
-            select(Campaign.state).where(Campaign.id == campaign_id)
-        )
-        if campaign_state != CampaignState.RUNNING.value:
-            await hand_back(
-                session,
-                targets,
-                reason=f"campaign {campaign_state}",
-                kind=FailureKind.CAMPAIGN_NOT_RUNNING,
-            )
-        return {}
-    now = utcnow()
-    # An executemany (one compiled statement, cached) rather than a VALUES list of varying
-    # length, which would be compiled anew for every batch.
-    rows = await session.execute(
-        insert(CallAttempt).returning(
-            CallAttempt.id, CallAttempt.contact_id, sort_by_parameter_order=True
-        ),
-        [
-            {
-                "contact_id": target.contact_id,
-                "campaign_id": campaign_id,
-                "attempt_number": target.next_attempt_number,
-                "state": AttemptState.DIALING.value,
-                "provider": target.provider,
-                "to_number": target.phone,
-                "claimed_at": now,
-                "deadline_at": now + timedelta(seconds=target.max_call_seconds + margin_seconds),
-                "updated_at": now,
-            }
-            for target in targets
-            if target.contact_id in claimed
-        ],
-    )
-    won = {contact_id: attempt_id for attempt_id, contact_id in rows}
-    state_log.note(
-        session,
-        (
-            Change("attempt", "dialing", campaign_id, contact, attempt)
-            for contact, attempt in won.items()
-        ),
-    )
-    return won
-
-
+# The failure kind each refusal is handed back with (suppressed ones are closed instead).
 async def mark_started_many(
     session: AsyncSession, started: Sequence[tuple[int, str, str | None]]
 ) -> set[int]:
@@ -293,6 +230,7 @@ async def give_attempts_back(
     error: str,
     delay_seconds: float,
     kind: FailureKind | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Undo the claims' count and let the contacts wait for fresh attempts; ``error`` becomes
     their ``last_error`` and ``kind`` its ``last_failure_kind`` (``None`` clears it)."""
@@ -308,7 +246,7 @@ async def give_attempts_back(
             # Every SET expression reads the row as it was: the count before this update.
             state=_waiting_after(Contact.attempts_count - 1),
             attempts_count=Contact.attempts_count - 1,
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+            next_attempt_at=(now or utcnow()) + timedelta(seconds=delay_seconds),
             last_error=error,
             last_failure_kind=kind,
         )

@@ -1,7 +1,8 @@
 """One wave of a dial job: contacts whose limits are taken, claimed, started together.
 
-1. claim their attempts in a committed transaction (those someone else has are dropped and
-   their leases freed);
+1. claim their attempts in a committed transaction, with the last checks of each number
+   (those someone else has are dropped and their leases freed; those the do-not-call list,
+   the daily cap or a call in progress to the number refuses are closed or handed back);
 2. send every ``POST /calls/start`` at once;
 3. record what each request did, a few statements for the whole wave:
    - accepted → store call_id/session_id, hold the slot until the call ends;
@@ -29,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -39,9 +41,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.outcome_classes import Outcome
+from campaign_engine.contacts.columns import is_kept
 from campaign_engine.control.campaign_moves import pause_for_error
-from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent, utcnow
+from campaign_engine.db.models import CallAttempt, Contact, WebhookEvent
 from campaign_engine.dialer import attempts
+from campaign_engine.dialer.claim import claim_checked
 from campaign_engine.dialer.targets import DialTarget
 from campaign_engine.failure_kinds import FailureKind, of_429
 from campaign_engine.journal import state_log
@@ -81,7 +85,7 @@ def call_variables(
     chosen = {
         name: "" if value is None else str(value)
         for name, value in variables.items()
-        if declared is None or name in declared
+        if (declared is None or name in declared) and not is_kept(name)
     }
     if declared is not None and correlation in declared:
         chosen[correlation] = str(attempt_id)
@@ -92,21 +96,31 @@ async def run_wave(runtime: Runtime, wave: Sequence[DialTarget]) -> Counter[str]
     """Claim, start and record ``wave`` (one campaign's contacts whose leases are held)."""
     tally: Counter[str] = Counter()
     slot_names = slot_names_for(wave[0].provider, wave[0].campaign_id)
-    claim_began = utcnow()
+    # The worker's own stall, measured on its monotonic clock (never a driven one).
+    claim_began = time.monotonic()
     async with runtime.sessions() as session, session.begin():
-        claimed = await attempts.claim(
-            session, wave, margin_seconds=runtime.settings.limits.slot_margin_seconds
+        checked = await claim_checked(
+            session,
+            wave,
+            margin_seconds=runtime.settings.limits.slot_margin_seconds,
+            daily_cap=runtime.settings.compliance.max_attempts_per_number_per_day,
         )
+        claimed = checked.won
         await _forget_failure_kinds(session, list(claimed))
-        lost = [target for target in wave if target.contact_id not in claimed]
+        # Refused at the claim (recorded there): their leases are theirs to free.
+        refused = [target for target in wave if target.contact_id in checked.refused]
+        lost = [
+            t for t in wave if t.contact_id not in claimed and t.contact_id not in checked.refused
+        ]
         # A contact whose attempt of the same number another job claimed (two jobs for one
         # contact after Redis lost its queue): the lease of that name is the winner's.
         theirs = await _claimed_by_others(session, lost)
-    mine = [target.lease for target in lost if target.contact_id not in theirs]
+    mine = [t.lease for t in (*lost, *refused) if t.contact_id not in theirs]
     if mine:
         await runtime.limiter.release_many([(slot_names, lease) for lease in mine])
     if lost:
         tally["claimed-elsewhere"] += len(lost)
+    tally.update(checked.tally())
     sent = [(t, claimed[t.contact_id]) for t in wave if t.contact_id in claimed]
     if not sent:
         return tally
@@ -142,7 +156,7 @@ async def _claimed_by_others(session: AsyncSession, lost: Sequence[DialTarget]) 
 
 
 async def _start(
-    runtime: Runtime, target: DialTarget, attempt_id: int, claim_began: datetime
+    runtime: Runtime, target: DialTarget, attempt_id: int, claim_began: float
 ) -> StartedCall | VocobaseError:
     request = StartCallRequest(
         agent_id=target.agent_id,
@@ -157,7 +171,7 @@ async def _start(
         connection_id=target.connection_id,
     )
     path = "/calls/start"
-    if utcnow() - claim_began > SEND_WITHIN:
+    if time.monotonic() - claim_began > SEND_WITHIN.total_seconds():
         stalled = (
             f"not sent: the worker stalled {SEND_WITHIN.total_seconds():.0f}s+ after the claim"
         )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -327,3 +328,110 @@ async def test_null_datetimes_stay_null(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert started is None
+
+
+# --- 0006: one open attempt per number, across campaigns ---------------------------------
+
+_STAMP = sa.DateTime(timezone=True)
+_CAMPAIGNS = sa.table(
+    "campaigns",
+    *(sa.column(name) for name in ("id", "name", "agent_id", "provider", "state")),
+    sa.column("max_call_seconds"),
+    sa.column("retry_policy", sa.JSON),
+    sa.column("created_at", _STAMP),
+    sa.column("updated_at", _STAMP),
+)
+_CONTACTS = sa.table(
+    "contacts",
+    *(sa.column(name) for name in ("id", "campaign_id", "phone_e164", "state", "attempts_count")),
+    sa.column("timezones", sa.JSON),
+    sa.column("variables", sa.JSON),
+    sa.column("created_at", _STAMP),
+    sa.column("updated_at", _STAMP),
+)
+_ATTEMPTS = sa.table(
+    "call_attempts",
+    *(sa.column(name) for name in ("id", "contact_id", "campaign_id", "attempt_number")),
+    *(sa.column(name) for name in ("state", "provider", "to_number")),
+    sa.column("claimed_at", _STAMP),
+    sa.column("deadline_at", _STAMP),
+    sa.column("updated_at", _STAMP),
+)
+SHARED, OWN = "+919811111111", "+919822222222"
+
+
+async def test_upgrade_to_0006_settles_numbers_already_in_several_open_attempts(
+    database_url: str,
+) -> None:
+    """Written at 0005, before the index: two campaigns' calls to one number, both open."""
+    await downgrade(database_url, "0005")
+    now = datetime.now(UTC).replace(microsecond=0)
+    late_deadline = now + timedelta(minutes=20)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(_CAMPAIGNS),
+                [
+                    {"id": cid, "name": cid, "agent_id": AGENT_ID, "provider": "twilio",
+                     "state": "running", "max_call_seconds": 600, "retry_policy": {},
+                     "created_at": now, "updated_at": now}
+                    for cid in ("first", "second")
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                sa.insert(_CONTACTS),
+                [
+                    {"id": cid, "campaign_id": campaign, "phone_e164": phone, "state": "calling",
+                     "attempts_count": 1, "timezones": [], "variables": {},
+                     "created_at": now, "updated_at": now}
+                    for cid, campaign, phone in
+                    ((1, "first", SHARED), (2, "second", SHARED), (3, "second", OWN))
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                sa.insert(_ATTEMPTS),
+                [
+                    {"id": aid, "contact_id": aid, "campaign_id": campaign, "attempt_number": 1,
+                     "state": state, "provider": "twilio", "to_number": phone,
+                     "claimed_at": claimed, "deadline_at": deadline, "updated_at": now}
+                    for aid, campaign, state, phone, claimed, deadline in (
+                        (1, "first", "started", SHARED, now - timedelta(minutes=2), now),
+                        (2, "second", "unknown", SHARED, now - timedelta(minutes=1), late_deadline),
+                        (3, "second", "started", OWN, now, now),
+                    )
+                ],
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+
+    await upgrade(database_url)
+
+    assert await schema_differences(database_url) == []
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            attempts = (await session.scalars(select(CallAttempt).order_by(CallAttempt.id))).all()
+            contacts = (await session.scalars(select(Contact).order_by(Contact.id))).all()
+    finally:
+        await engine.dispose()
+    assert [(a.id, a.state) for a in attempts] == [(1, "started"), (2, "expired"), (3, "started")]
+    assert "attempt 1 to the same number was open" in (attempts[1].error or "")
+    assert [(c.id, c.state, c.attempts_count) for c in contacts] == [
+        (1, "calling", 1),
+        (2, "retrying", 1),  # not redialed before its call could have ended
+        (3, "calling", 1),
+    ]
+    assert contacts[1].next_attempt_at == late_deadline
+    assert contacts[1].last_error == attempts[1].error
+
+
+async def test_a_second_open_attempt_of_a_number_is_refused_even_from_another_campaign(
+    database_url: str,
+) -> None:
+    campaign_id, contact_id = await _contact(database_url)
+    _, other_contact = await _contact(database_url)  # another campaign, the same number
+    await _add_attempt(database_url, campaign_id, contact_id, "processing")
+
+    with pytest.raises(IntegrityError):
+        await _add_attempt(database_url, campaign_id, other_contact, "dialing")

@@ -3,13 +3,14 @@ and cascades the tables enforce."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +25,7 @@ from campaign_engine.db.models import (
     utcnow,
 )
 from campaign_engine.db.session import create_engine, session_factory
+from campaign_engine.states import ATTEMPT_OPEN, state_values
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -57,12 +59,12 @@ async def contact(sessions: Sessions, campaign_id: str, phone: str = "+919876543
 
 
 def attempt(campaign_id: str, contact_id: int, number: int, **fields: Any) -> CallAttempt:
+    fields.setdefault("to_number", "+919876543210")
     return CallAttempt(
         contact_id=contact_id,
         campaign_id=campaign_id,
         attempt_number=number,
         provider="twilio",
-        to_number="+919876543210",
         deadline_at=utcnow() + timedelta(hours=1),
         **fields,
     )
@@ -215,8 +217,11 @@ async def test_two_attempts_never_share_a_call_or_session_id(
     other = await contact(sessions, campaign_id, "+919876543211")
     await add(sessions, attempt(campaign_id, one, 1, **{column: "shared"}))
 
-    with pytest.raises(IntegrityError):
-        await add(sessions, attempt(campaign_id, other, 1, **{column: "shared"}))
+    with pytest.raises(IntegrityError, match=column):
+        await add(
+            sessions,
+            attempt(campaign_id, other, 1, to_number="+919876543211", **{column: "shared"}),
+        )
 
     assert await count(sessions, CallAttempt) == 1
 
@@ -229,7 +234,13 @@ async def test_any_number_of_attempts_may_have_no_call_or_session_id_yet(
         await contact(sessions, campaign_id, f"+91987654321{index}") for index in range(3)
     ]
 
-    await add(sessions, *(attempt(campaign_id, cid, 1) for cid in contact_ids))
+    await add(
+        sessions,
+        *(
+            attempt(campaign_id, cid, 1, to_number=f"+91987654321{index}")
+            for index, cid in enumerate(contact_ids)
+        ),
+    )
 
     assert await count(sessions, CallAttempt) == 3
 
@@ -270,3 +281,13 @@ async def test_deleting_a_campaign_deletes_its_contacts_and_attempts(sessions: S
         assert (
             await session.execute(select(WebhookEvent.session_id, WebhookEvent.attempt_id))
         ).all() == [("s-1", None)]
+
+
+def test_the_one_open_attempt_per_number_index_covers_exactly_the_open_states() -> None:
+    table = CallAttempt.__table__
+    assert isinstance(table, Table)
+    [index] = [one for one in table.indexes if one.name == "uq_call_attempts_open_number"]
+    assert index.unique and [column.name for column in index.columns] == ["to_number"]
+    for dialect in ("postgresql", "sqlite"):
+        where = str(index.dialect_options[dialect]["where"])
+        assert sorted(re.findall(r"'(\w+)'", where)) == state_values(ATTEMPT_OPEN)

@@ -3,15 +3,18 @@ final notification says so."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from campaign_engine.db.models import Contact, Suppression
+from campaign_engine.db.models import Contact, Suppression, utcnow
+from campaign_engine.dialer import claim as claim_module
+from campaign_engine.dialer import gate
 from campaign_engine.dialer.dial import dial_contacts
-from campaign_engine.dialer.scheduler import Scheduler
+from campaign_engine.dialer.targets import load_targets
+from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.notifications import emit
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ContactState
-from tests.dialer.support import contacts_of, running_campaign
+from tests.dialer.support import contacts_of, queue_every_due, running_campaign
 from tests.harness import running_engine
 from tests.notifications.support import notifications
 
@@ -57,7 +60,7 @@ async def test_a_number_closed_as_suppressed_at_dial_time_gets_its_final_notific
 ) -> None:
     emit.enable(runtime.sessions)
     campaign_id = await running_campaign(runtime, NUMBERS[:2])
-    await Scheduler(runtime).enqueue_due()
+    await queue_every_due(runtime, campaign_id)
     async with runtime.sessions() as session, session.begin():
         session.add(Suppression(kind="number", pattern=NUMBERS[0], reason="asked not to"))
     contacts = {c.phone_e164: c for c in await contacts_of(runtime, campaign_id)}
@@ -69,3 +72,29 @@ async def test_a_number_closed_as_suppressed_at_dial_time_gets_its_final_notific
     assert (row.kind, row.contact_id) == ("final", contacts[NUMBERS[0]].id)
     assert row.payload["closed_without_call"] is True
     assert "asked not to" in row.payload["reason"]
+
+
+async def test_a_number_in_a_call_of_another_campaign_is_handed_back_before_taking_a_slot(
+    runtime: Runtime,
+) -> None:
+    ids = {}
+    for name in ("first", "second"):
+        campaign_id = await running_campaign(runtime, NUMBERS[:1])
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Contact).where(Contact.campaign_id == campaign_id).values(state="queued")
+            )
+        ids[name] = [contact.id for contact in await contacts_of(runtime, campaign_id)]
+    async with runtime.sessions() as session, session.begin():
+        first = await load_targets(session, ids["first"])
+        assert await claim_module.claim(session, first, margin_seconds=120)
+
+    async with runtime.sessions() as session, session.begin():
+        second = await load_targets(session, ids["second"])
+        allowed, tally = await gate.admit(session, second, utcnow())
+
+    assert (allowed, tally) == ([], {gate.IN_CALL: 1})
+    async with runtime.sessions() as session:
+        held = await session.get(Contact, ids["second"][0])
+    assert held is not None
+    assert (held.state, held.last_failure_kind) == ("pending", FailureKind.NUMBER_IN_CALL)

@@ -452,7 +452,8 @@ async def test_attempts_past_their_deadline_are_looked_up_before_newer_overdue_o
     """The reconciler's list of started attempts to look up puts certain ones first."""
     ids = []
     for index in range(3):
-        _, attempt_id = await claimed_attempt(runtime)
+        # A number of its own each: one number is in one open attempt at a time.
+        _, attempt_id = await claimed_attempt(runtime, NUMBERS[index])
         async with runtime.sessions() as session, session.begin():
             await mark_started(session, attempt_id, call_id=f"c-{index}", session_id=f"s-{index}")
             await session.execute(

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import update
 
 from campaign_engine.db.models import Contact, utcnow
-from campaign_engine.dialer import attempts
+from campaign_engine.dialer import claim as claim_module
 from campaign_engine.dialer import wave as wave_module
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import DialTarget, load_targets
@@ -174,7 +174,7 @@ async def test_a_wave_claimed_elsewhere_sends_nothing_and_leaves_the_winners_lea
     runtime = engine.runtime
     campaign_id, wave = await leased_wave(engine, NUMBERS[:2])
     async with runtime.sessions() as session, session.begin():
-        assert len(await attempts.claim(session, wave, margin_seconds=120)) == 2
+        assert len(await claim_module.claim(session, wave, margin_seconds=120)) == 2
 
     assert await run_wave(runtime, wave) == {"claimed-elsewhere": 2}
 
@@ -319,3 +319,14 @@ async def test_a_redis_failure_after_the_starts_leaves_the_call_ids_stored(
     placed = {call.to_number: call.call_id for call in roomy.simulator.ledger.calls}
     stored = {a.to_number: a.call_id for a in await attempts_of(runtime, campaign_id)}
     assert stored == placed
+
+
+def test_kept_columns_are_never_sent_as_call_variables_declared_or_not() -> None:
+    from campaign_engine.dialer.wave import call_variables
+
+    stored = {"name": "Asha", "kept:crm_id": "C-1", "due": 5}
+    assert call_variables(stored, None, "ce_attempt_id", 7) == {"name": "Asha", "due": "5"}
+    assert call_variables(stored, ["name", "ce_attempt_id"], "ce_attempt_id", 7) == {
+        "name": "Asha",
+        "ce_attempt_id": "7",
+    }

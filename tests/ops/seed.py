@@ -47,13 +47,13 @@ async def attempt(
     **fields: Any,
 ) -> CallAttempt:
     claimed = claimed_at or utcnow()
+    fields.setdefault("to_number", target.phone_e164)
     row = CallAttempt(
         contact_id=target.id,
         campaign_id=target.campaign_id,
         attempt_number=number,
         state=state,
         provider="twilio",
-        to_number=target.phone_e164,
         claimed_at=claimed,
         deadline_at=claimed + deadline_in,
         **fields,

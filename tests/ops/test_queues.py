@@ -167,15 +167,19 @@ async def test_stuck_attempts_are_expired_ones_or_open_ones_past_their_deadline(
         cid = await seed.campaign(session, start=False)
         contact = await seed.contact(session, cid, "+919811111111", state="calling")
         expired = await seed.attempt(session, contact, state="expired", error="no outcome")
+        # Open ones each to a number of its own: one number is in one open attempt at a time.
         late = {
-            state: await seed.attempt(session, contact, state=state, number=n, claimed_at=hour_ago)
+            state: await seed.attempt(
+                session, contact, state=state, number=n, claimed_at=hour_ago,
+                to_number=f"+91981111110{n}",
+            )
             for n, state in ((2, "dialing"), (3, "started"), (4, "unknown"))
-        }
+        }  # fmt: skip
         # Past the deadline but settled: not stuck.
         await seed.attempt(session, contact, state="ended", number=5, claimed_at=hour_ago)
         await seed.attempt(session, contact, state="lost", number=6, claimed_at=hour_ago)
         # Open, within its deadline: not stuck yet.
-        await seed.attempt(session, contact, state="started", number=7)
+        await seed.attempt(session, contact, state="started", number=7, to_number="+919811111107")
 
     async with runtime.sessions() as session:
         dead = await dead_letters(session, campaign_id=cid, now=now)

@@ -53,10 +53,16 @@ def test_an_echo_is_trusted_only_when_the_event_names_no_other_number() -> None:
 async def test_a_batch_is_matched_by_call_id_session_id_and_trusted_echo(
     runtime: Runtime,
 ) -> None:
-    by_call = await make_attempt(runtime, call_id="call-a", session_id="sess-a")
-    by_session = await make_attempt(runtime, call_id=None, session_id="sess-b")
+    # A number each (one number is in one open attempt at a time); the echoed one's is
+    # the events' default number.
+    by_call = await make_attempt(
+        runtime, call_id="call-a", session_id="sess-a", phone="+919800000001"
+    )
+    by_session = await make_attempt(
+        runtime, call_id=None, session_id="sess-b", phone="+919800000002"
+    )
     echoed = await make_attempt(runtime, call_id=None, session_id=None)
-    wrong_number = await make_attempt(runtime, call_id=None, session_id=None)
+    wrong_number = await make_attempt(runtime, call_id=None, session_id=None, phone="+919800000003")
     events = [
         (1, event(session_id="sess-x", call_id="call-a")),
         (2, event(session_id="sess-b", call_id="call-b")),
