@@ -44,6 +44,7 @@ PROVIDER = "mcube"
 # Engine settings in real seconds of Vocobase behaviour, unscaled (the engine's defaults).
 SCALED_SETTINGS: dict[str, float] = {
     "scheduler.tick_seconds": 1.0,
+    "scheduler.dispatch_ahead_seconds": 2.0,
     "scheduler.live_scan_seconds": 2.0,
     "scheduler.outcome_wait_seconds": 15.0,
     "scheduler.webhook_grace_seconds": 10.0,

@@ -42,6 +42,16 @@ class RedisKeys:
         """The share of the configured request rate in force after rate 429s (expires too)."""
         return f"{self.prefix}:limit:lowered:rate"
 
+    @property
+    def urgent_pending(self) -> str:
+        """Set (with an expiry) while "call now" jobs may wait: other jobs yield to them."""
+        return f"{self.prefix}:dispatch:urgent"
+
+    @property
+    def scheduler_lease(self) -> str:
+        """The leading scheduler's lease (its holder id, with an expiry it renews)."""
+        return f"{self.prefix}:scheduler:leader"
+
     def rate(self, name: str) -> str:
         """A GCRA rate limiter's theoretical arrival time."""
         return f"{self.prefix}:limit:rate:{name}"

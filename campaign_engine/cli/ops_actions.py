@@ -20,13 +20,16 @@ from campaign_engine.cli.common import (
     ACTOR_HELP,
     actor_name,
     db_session,
+    errors,
     in_session,
+    print_json,
     run,
     settings_from,
 )
 from campaign_engine.control import campaign_moves
 from campaign_engine.keys import RedisKeys
 from campaign_engine.ops import actions
+from campaign_engine.ops.call_now import CallNow, summary
 
 ACTOR = typer.Option(None, "--actor", help=ACTOR_HELP)
 
@@ -35,10 +38,19 @@ def _act(ctx: typer.Context, action: Callable[[AsyncSession], Awaitable[Any]]) -
     return in_session(settings_from(ctx), action)
 
 
-def retry_now_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
-    """Call a waiting contact now, or a given-up (exhausted/failed) one again."""
-    before = _act(ctx, lambda s: actions.retry_now(s, contact_id, actor=actor_name(actor)))
-    typer.echo(f"contact {contact_id} ({before}) is due now")
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def retry_now_command(
+    ctx: typer.Context, contact_id: int, actor: str | None = ACTOR, as_json: bool = JSON
+) -> None:
+    """Call a waiting contact now, or a given-up (exhausted/failed) one again: ahead of the
+    queue, or at the next moment its calling window allows (the answer says when)."""
+    answer: CallNow = _act(ctx, lambda s: actions.retry_now(s, contact_id, actor=actor_name(actor)))
+    if as_json:
+        print_json(answer.to_dict())
+        return
+    typer.echo(f"contact {contact_id} ({answer.from_state}) {answer.when()}")
 
 
 def skip_command(ctx: typer.Context, contact_id: int, actor: str | None = ACTOR) -> None:
@@ -57,7 +69,14 @@ def suppress_command(
     closed = _act(
         ctx, lambda s: actions.suppress(s, contact_id, actor=actor_name(actor), reason=reason)
     )
-    typer.echo(f"contact {contact_id}'s number suppressed" + (", contact closed" if closed else ""))
+    typer.echo(
+        f"contact {contact_id}'s number suppressed"
+        + (
+            ", contact closed"
+            if closed
+            else "; the contact was not waiting: a call under way stands, no other follows"
+        )
+    )
 
 
 def _pairs(raw: list[str]) -> dict[str, Any]:
@@ -76,25 +95,49 @@ def edit_vars_command(
     values: list[str] = typer.Option([], "--set", help="NAME=VALUE (repeatable)."),
     remove: list[str] = typer.Option([], "--unset", help="NAME (repeatable)."),
     actor: str | None = ACTOR,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: the variables and when it is called."
+    ),
 ) -> None:
-    """Change a contact's variables and call it again now."""
+    """Change a contact's variables and call it again now (or when its window allows).
 
-    async def go(session: AsyncSession) -> dict[str, Any]:
+    Prints the new variables (JSON) and, on stderr, when the contact will be called."""
+
+    async def go(session: AsyncSession) -> tuple[dict[str, Any], CallNow]:
         return await actions.edit_variables(
             session, contact_id, actor=actor_name(actor), values=_pairs(values), remove=remove
         )
 
-    typer.echo(json.dumps(_act(ctx, go), sort_keys=True))
+    variables, answer = _act(ctx, go)
+    if as_json:
+        print_json({"variables": variables, "call": answer.to_dict()})
+        return
+    typer.echo(json.dumps(variables, sort_keys=True))
+    errors.print(f"contact {contact_id} {answer.when()}", highlight=False, soft_wrap=True)
 
 
 def requeue_reason_command(
-    ctx: typer.Context, campaign_id: str, reason: str, actor: str | None = ACTOR
+    ctx: typer.Context,
+    campaign_id: str,
+    reason: str,
+    actor: str | None = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
-    """Call again now every contact of the campaign waiting or given up for this reason."""
-    count = _act(
+    """Call again now every contact of the campaign waiting or given up for this reason
+    (ahead of the queue; those whose window is closed, when it opens)."""
+    answers: list[CallNow] = _act(
         ctx, lambda s: actions.requeue_reason(s, campaign_id, reason, actor=actor_name(actor))
     )
-    typer.echo(f"requeued {count}")
+    if as_json:
+        print_json(
+            {
+                "count": len(answers),
+                "now": sum(1 for answer in answers if answer.now),
+                "contacts": [answer.to_dict() for answer in answers],
+            }
+        )
+        return
+    typer.echo(summary(answers))
 
 
 def _control(ctx: typer.Context, campaign_id: str, action: str, actor: str | None,

@@ -11,7 +11,13 @@ whole point of this module and of :mod:`wave`:
    trip) — nothing is claimed while a contact waits;
 3. claim, start and record that wave (:mod:`wave`) while the rest wait for room;
 4. repeat until every contact is started or handed back: no room within
-   ``dialer.max_wait_seconds``, or the worker is stopping (SIGTERM).
+   ``dialer.max_wait_seconds`` (and never much beyond the scheduler's dispatch horizon: a
+   job waiting for a busy limit must not keep a worker's job slot from other campaigns),
+   or the worker is stopping (SIGTERM).
+
+The scheduler only queues what the limits can start soon, so a job rarely waits. An
+``urgent`` job carries operators' "call now" contacts; while one may be waiting, the
+others wait a little longer each time, so that it takes the next free room.
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ from campaign_engine.limits.plan import LimitPlan, slot_names_for, start_plan
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import CampaignState, ContactState
 
+# How much later an ordinary job asks again for room while "call now" jobs may be waiting.
+YIELD_SECONDS = 0.05
 
-async def dial_contacts(ctx: dict[str, Any], contact_ids: list[int]) -> dict[str, int]:
+
+async def dial_contacts(
+    ctx: dict[str, Any], contact_ids: list[int], urgent: bool = False
+) -> dict[str, int]:
     """arq job entry point; returns how many contacts went which way (for logs/tests)."""
     runtime: Runtime = ctx["runtime"]
     tally: Counter[str] = Counter()
@@ -41,7 +52,7 @@ async def dial_contacts(ctx: dict[str, Any], contact_ids: list[int]) -> dict[str
     for target in ready:
         by_campaign[target.campaign_id].append(target)
     for targets in by_campaign.values():
-        tally.update(await _dial(runtime, targets))
+        tally.update(await _dial(runtime, targets, urgent=urgent))
     return dict(+tally)
 
 
@@ -72,12 +83,14 @@ async def _admit(runtime: Runtime, contact_ids: list[int], tally: Counter[str]) 
     return allowed
 
 
-async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
+async def _dial(
+    runtime: Runtime, targets: list[DialTarget], *, urgent: bool = False
+) -> Counter[str]:
     """Take limits for the waiting targets wave after wave; each wave runs while the
-    next waits for room. Waits at most ``max_wait_seconds`` for room in all."""
+    next waits for room. Waits at most :func:`longest_wait` for room in all."""
     tally: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
-    give_up_at = loop.time() + runtime.settings.dialer.max_wait_seconds
+    give_up_at = loop.time() + longest_wait(runtime)
     waves: list[asyncio.Task[Counter[str]]] = []
     waiting = list(targets)
     while waiting and not runtime.stopping.is_set():  # stopping: start nothing new
@@ -99,7 +112,10 @@ async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
         remaining = give_up_at - loop.time()
         if not waiting or remaining <= 0:
             break
-        await asyncio.sleep(min(grants.wait_ms / 1000, remaining, 1.0))
+        pause = min(grants.wait_ms / 1000, remaining, 1.0)
+        if not urgent and await runtime.redis.exists(runtime.keys.urgent_pending):
+            pause += YIELD_SECONDS
+        await asyncio.sleep(pause)
     if waiting:
         async with runtime.sessions() as session, session.begin():
             await attempts.hand_back(session, waiting, reason=None, kind=FailureKind.NO_SLOT)
@@ -109,6 +125,13 @@ async def _dial(runtime: Runtime, targets: list[DialTarget]) -> Counter[str]:
             raise result
         tally.update(result)
     return tally
+
+
+def longest_wait(runtime: Runtime) -> float:
+    """How long a job waits for room: ``max_wait_seconds``, and no longer than twice the
+    scheduler's horizon and a second (what it was queued for should have started by then)."""
+    ahead = runtime.settings.scheduler.dispatch_ahead_seconds
+    return min(runtime.settings.dialer.max_wait_seconds, 2 * ahead + 1)
 
 
 async def _plan(runtime: Runtime, target: DialTarget) -> LimitPlan:

@@ -1,52 +1,62 @@
 """The scheduler: the database decides who is due; Redis only carries the jobs.
 
-Every tick it moves due contacts of running campaigns to ``queued`` (committed) and then
-enqueues them, ``dialer.contacts_per_job`` of one campaign per arq job. Because the state
-is committed first, anything Redis loses is found again: a contact ``queued`` for too long
-is enqueued again (a job's id is deterministic — its first contact's — so a job still there
-is not doubled), and when Redis comes back empty the concurrency leases of calls still open
-are rebuilt from their attempt rows.
+It dispatches every ``dispatch_seconds`` (and every tick): the queue holds work that can
+run, not a copy of the backlog. What each campaign may have queued is what its limits, and
+the limits it shares (the API key's rate, the partner's concurrency, its provider's rate and
+concurrency), can start within ``dispatch_ahead_seconds``, shared out by the campaigns'
+priorities (:mod:`dispatch`), with operators' "call now" contacts first; the queue never
+holds more than ``queue_bound_factor`` x the concurrency in force. The rest stays in the
+database. Contacts are moved to ``queued`` (committed) before their jobs are enqueued,
+``dialer.contacts_per_job`` of one campaign per arq job, so anything Redis loses is found
+again: a contact ``queued`` for too long goes back to waiting and is dispatched again, and
+when Redis comes back empty the concurrency leases of calls still open are rebuilt from
+their attempt rows.
+
+Any number of schedulers may run; one leads (:mod:`~campaign_engine.control.leadership`).
+Given a :class:`~campaign_engine.control.leadership.Leadership`, :meth:`Scheduler.run` ticks
+only while it leads, and every transaction it (and its reconciler, campaign steps, daily
+pulls and completion) commits is fenced by the leader's token: work begun under a lease
+since lost is refused, never done twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from campaign_engine.control.campaign_moves import complete_finished
+from campaign_engine.control.fencing import NotLeader
+from campaign_engine.control.leadership import Leadership
 from campaign_engine.control.tick import run_campaign_steps
-from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
+from campaign_engine.db.models import CallAttempt, utcnow
+from campaign_engine.dialer import due_contacts
+from campaign_engine.dialer.dispatch_round import choose_round
 from campaign_engine.dialer.reconciler import Reconciler
 from campaign_engine.limits.backpressure import after_refusals, current_poll_plan
 from campaign_engine.limits.limiter import lease_name
 from campaign_engine.limits.plan import slot_names_for
 from campaign_engine.runtime import Runtime
-from campaign_engine.states import (
-    ATTEMPT_HOLDING,
-    CONTACT_WAITING,
-    CampaignState,
-    ContactState,
-    contact_guard,
-)
+from campaign_engine.states import ATTEMPT_HOLDING
 from campaign_engine.vocobase.errors import RateLimited, VocobaseError
 from campaign_engine.webhooks.apply import sweep
 
 log = logging.getLogger(__name__)
 
-_QUEUEABLE = contact_guard(CONTACT_WAITING, ContactState.QUEUED)
-
 DIAL_JOB = "dial_contacts"
 CONCURRENCY_REFRESH_SECONDS = 300
 WEBHOOK_SWEEP_AFTER_SECONDS = 5.0
 ENQUEUE_CHUNK = 100
+# While "call now" jobs may be waiting, other jobs let them have the next free room first.
+URGENT_FLAG_MS = 5000
 
 
 @dataclass
@@ -59,32 +69,56 @@ class TickStats:
 
 
 class Scheduler:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, leadership: Leadership | None = None) -> None:
+        """Without ``leadership`` it always leads (one scheduler, as in tests)."""
+        self.leadership = leadership
+        if leadership is not None:
+            runtime = dataclasses.replace(runtime, sessions=leadership.fenced(runtime.sessions))
         self.runtime = runtime
         self.reconciler = Reconciler(runtime)
         self._stopping = asyncio.Event()
+        # The tick and the dispatch loop both dispatch; one at a time, or both would
+        # count the same room as free.
+        self._dispatching = asyncio.Lock()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Tick until :meth:`stop`; a failing tick is logged and the next one still runs.
+        """Until :meth:`stop`: tick while leading (always, without a leadership)."""
+        if self.leadership is None:
+            await self._lead(self._stopping)
+        else:
+            await self.leadership.hold(self._lead, self._stopping)
+
+    async def _lead(self, until: asyncio.Event) -> None:
+        """Tick until ``until``; a failing tick is logged and the next one still runs.
         The reconciler runs beside the ticks, not in them: it waits for its budget's tokens
         (seconds apart at low limits), which must never hold up queueing due contacts."""
+        settings = self.runtime.settings.scheduler
         await asyncio.gather(
-            self._every_tick(self.tick, "scheduler tick"),
-            self._every_tick(self.reconciler.run_once, "reconciliation"),
+            self._every_tick(self.tick, "scheduler tick", until),
+            self._every_tick(self.reconciler.run_once, "reconciliation", until),
+            self._every_tick(self.enqueue_due, "dispatch", until, settings.dispatch_seconds),
         )
 
-    async def _every_tick(self, step: Callable[[], Awaitable[object]], what: str) -> None:
-        interval = self.runtime.settings.scheduler.tick_seconds
-        while not self._stopping.is_set():
+    async def _every_tick(
+        self,
+        step: Callable[[], Awaitable[object]],
+        what: str,
+        until: asyncio.Event,
+        interval: float | None = None,
+    ) -> None:
+        interval = interval or self.runtime.settings.scheduler.tick_seconds
+        while not until.is_set():
             try:
                 await step()
+            except NotLeader as exc:
+                log.warning("%s refused: %s", what, exc)
             except Exception:
                 log.exception("%s failed; trying again next tick", what)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+                await asyncio.wait_for(until.wait(), timeout=interval)
 
     async def tick(self) -> TickStats:
         stats = TickStats()
@@ -95,69 +129,28 @@ class Scheduler:
         )
         stats.enqueued = await self.enqueue_due()
         stats.requeued = await self.requeue_stale()
+        await self.forget_answered_call_nows()
         stats.swept = await sweep(self.runtime, older_than_seconds=WEBHOOK_SWEEP_AFTER_SECONDS)
         async with self.runtime.sessions() as session, session.begin():
             stats.completed = await complete_finished(session)
         return stats
 
     async def enqueue_due(self, now: datetime | None = None) -> int:
-        """Queue the due contacts of every running campaign, up to a bounded queue depth."""
-        now = now or utcnow()
-        batch = self.runtime.settings.scheduler.batch_size
-        waiting = [state.value for state in CONTACT_WAITING]
-        chosen: list[list[tuple[int, int]]] = []
-        async with self.runtime.sessions() as session, session.begin():
-            running = (
-                await session.scalars(
-                    select(Campaign.id).where(Campaign.state == CampaignState.RUNNING.value)
+        """Queue what the limits can start within ``dispatch_ahead_seconds``, "call now"
+        contacts first, the rest shared out by priority (:mod:`dispatch`); how many."""
+        async with self._dispatching:
+            now = now or utcnow()
+            async with self.runtime.sessions() as session, session.begin():
+                chosen = await choose_round(session, self.runtime, now)
+            for urgent, contacts in chosen:
+                await self._enqueue(contacts, urgent=urgent)
+            if any(urgent for urgent, _ in chosen):
+                await self.runtime.redis.set(
+                    self.runtime.keys.urgent_pending, "1", px=URGENT_FLAG_MS
                 )
-            ).all()
-            for campaign_id in running:
-                room = batch - await self._queued_count(campaign_id)
-                if room <= 0:
-                    continue
-                rows = (
-                    await session.execute(
-                        select(Contact.id, Contact.attempts_count)
-                        .where(
-                            Contact.campaign_id == campaign_id,
-                            Contact.state.in_(waiting),
-                            Contact.next_attempt_at <= now,
-                        )
-                        .order_by(Contact.next_attempt_at)
-                        .limit(room)
-                    )
-                ).all()
-                ids = [row.id for row in rows]
-                if not ids:
-                    continue
-                result = await session.execute(
-                    update(Contact)
-                    .where(Contact.id.in_(ids), Contact.state.in_(_QUEUEABLE))
-                    .values(state=ContactState.QUEUED.value, queued_at=now)
-                )
-                if getattr(result, "rowcount", 0) != len(ids):
-                    raise RuntimeError("contacts changed under the scheduler; retrying next tick")
-                chosen.append([(row.id, row.attempts_count) for row in rows])
-        for contacts in chosen:
-            await self._enqueue(contacts)
-        return sum(len(contacts) for contacts in chosen)
+            return sum(len(contacts) for _, contacts in chosen)
 
-    async def _queued_count(self, campaign_id: str) -> int:
-        async with self.runtime.sessions() as session:
-            return int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(Contact)
-                    .where(
-                        Contact.campaign_id == campaign_id,
-                        Contact.state == ContactState.QUEUED.value,
-                    )
-                )
-                or 0
-            )
-
-    async def _enqueue(self, contacts: list[tuple[int, int]]) -> None:
+    async def _enqueue(self, contacts: list[tuple[int, int]], *, urgent: bool = False) -> None:
         """Enqueue one campaign's ``(contact_id, attempts_count)``s, a job per chunk.
 
         Each job is named after its first contact's attempt plus the moment it was
@@ -165,11 +158,13 @@ class Scheduler:
         no slot, a 429 — is queued again under the same attempt number, maybe while the job
         that handed it back still runs; an id of that job's would be refused, silently.)
         Doubling is what the database guards against: only ``waiting`` contacts are queued,
-        and only ``queued`` ones are claimed, once.
+        and only ``queued`` ones are claimed, once. ``urgent`` jobs carry "call now"
+        contacts: other jobs let them take the next free room first.
         """
         keys = self.runtime.keys
         size = self.runtime.settings.dialer.contacts_per_job
         suffix = f":{time.time_ns()}"
+        extra: dict[str, Any] = {"urgent": True} if urgent else {}
         jobs = [contacts[start : start + size] for start in range(0, len(contacts), size)]
         for start in range(0, len(jobs), ENQUEUE_CHUNK):
             await asyncio.gather(
@@ -179,42 +174,28 @@ class Scheduler:
                         [contact_id for contact_id, _ in job],
                         _job_id=keys.dial_job_id(job[0][0], job[0][1] + 1) + suffix,
                         _queue_name=keys.queue,
+                        **extra,
                     )
                     for job in jobs[start : start + ENQUEUE_CHUNK]
                 )
             )
 
     async def requeue_stale(self, *, older_than: timedelta | None = None) -> int:
-        """Enqueue again contacts queued long ago whose job Redis may have lost."""
+        """Give back to waiting the contacts queued long ago, whose job Redis may have lost
+        (or no worker took): they are dispatched again within the limits, never enqueued
+        as a copy beside a job that may still be there."""
         settings = self.runtime.settings.scheduler
         if older_than is None:
             older_than = timedelta(seconds=settings.requeue_after_seconds)
-        cutoff = utcnow() - older_than
         async with self.runtime.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(Contact.id, Contact.attempts_count, Contact.campaign_id)
-                    .where(
-                        # Per campaign, so ix_contacts_due is used: no scan of all contacts.
-                        Contact.campaign_id.in_(select(Campaign.id)),
-                        Contact.state == ContactState.QUEUED.value,
-                        Contact.queued_at <= cutoff,
-                    )
-                    .limit(settings.batch_size)
-                )
-            ).all()
-            if rows:
-                await session.execute(
-                    update(Contact)
-                    .where(Contact.id.in_([row.id for row in rows]))
-                    .values(queued_at=utcnow())
-                )
-        by_campaign: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for row in rows:
-            by_campaign[row.campaign_id].append((row.id, row.attempts_count))
-        for contacts in by_campaign.values():
-            await self._enqueue(contacts)
-        return len(rows)
+            return await due_contacts.release_stale(
+                session, utcnow() - older_than, settings.batch_size
+            )
+
+    async def forget_answered_call_nows(self) -> int:
+        """A "call now" keeps its lane until its contact is claimed (see :mod:`due_contacts`)."""
+        async with self.runtime.sessions() as session, session.begin():
+            return await due_contacts.forget_answered_call_nows(session)
 
     async def rebuild_if_redis_was_lost(self) -> int:
         """When Redis lost our keys: re-take the leases of open calls, re-enqueue the queue.
@@ -254,7 +235,8 @@ class Scheduler:
         await self.runtime.redis.set(sentinel, str(now_ms))
         if open_attempts or requeued:
             log.warning(
-                "Redis had no engine state: rebuilt %d leases, re-enqueued %d contacts",
+                "Redis had no engine state: rebuilt %d leases, %d queued contacts wait to be "
+                "dispatched again",
                 len(open_attempts),
                 requeued,
             )

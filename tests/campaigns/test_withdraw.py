@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+
 from campaign_engine.campaigns.withdraw import queued_jobs, remove_jobs
 from campaign_engine.control import campaign_moves
 from campaign_engine.dialer.dial import dial_contacts
@@ -12,9 +16,19 @@ from tests.dialer.support import (
     attempts_of,
     contacts_of,
     jobs_in_queue,
+    open_runtime,
     queued_job_ids,
     running_campaign,
 )
+
+
+@pytest.fixture
+async def runtime(database_url: str, redis_prefix: str) -> AsyncIterator[Runtime]:
+    """A key rate that lets these few contacts be queued at once (the default, 10 a
+    minute, lets the scheduler queue one within its dispatch horizon)."""
+    limits = {"vocobase": {"calls_per_minute": 6000}}
+    async with open_runtime(database_url, redis_prefix, limits=limits) as opened:
+        yield opened
 
 
 async def pause_and_withdraw(runtime: Runtime, campaign_id: str) -> int:

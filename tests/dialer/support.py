@@ -16,7 +16,7 @@ from campaign_engine.campaigns.retry_policy import RetryPolicy
 from campaign_engine.contacts.row_checks import Accepted
 from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
-from campaign_engine.dialer.attempts import claim
+from campaign_engine.dialer.claim import claim
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
@@ -152,6 +152,24 @@ async def jobs_in_queue(runtime: Runtime) -> dict[str, list[int]]:
         (contact_ids,) = info.args
         jobs[job_id] = list(contact_ids)
     return jobs
+
+
+async def queue_every_due(runtime: Runtime, campaign_id: str) -> list[int]:
+    """Every due contact of the campaign moved to ``queued``, as the scheduler would if the
+    limits had room for all of them (a job's tests hand it more than the room)."""
+    async with runtime.sessions() as session, session.begin():
+        contacts = (
+            await session.scalars(
+                select(Contact).where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.state.in_(["pending", "retrying"]),
+                    Contact.next_attempt_at <= utcnow(),
+                )
+            )
+        ).all()
+        for contact in contacts:
+            contact.state, contact.queued_at = "queued", utcnow()
+        return sorted(contact.id for contact in contacts)
 
 
 def ago(seconds: float) -> datetime:

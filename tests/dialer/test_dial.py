@@ -10,8 +10,8 @@ from campaign_engine.campaigns.outcome_classes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, Suppression, WebhookEvent
-from campaign_engine.dialer.attempts import claim
-from campaign_engine.dialer.dial import dial_contacts
+from campaign_engine.dialer.claim import claim
+from campaign_engine.dialer.dial import dial_contacts, longest_wait
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.dialer.targets import load_targets
 from campaign_engine.limits.plan import VOCOBASE_ACTIVE, LimitPlan, SlotLimit
@@ -26,6 +26,7 @@ from tests.dialer.support import (
     events_of,
     jobs_in_queue,
     open_runtime,
+    queue_every_due,
     running_campaign,
 )
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
@@ -242,7 +243,9 @@ async def test_a_job_starts_as_many_of_its_contacts_as_the_limits_have_room_for_
     ) as engine:
         runtime = engine.runtime
         campaign_id = await engine.add_campaign(NUMBERS[:4])
-        carried = await queued_batch(engine, campaign_id)
+        # More than the room (the scheduler queues only what fits: a stale reading could
+        # still hand a job more).
+        carried = await queue_every_due(runtime, campaign_id)
         assert len(carried) == 4
 
         assert await dial_contacts({"runtime": runtime}, carried) == {"started": 2, "no-slot": 2}
@@ -290,7 +293,7 @@ async def test_a_job_on_a_stopping_worker_hands_its_contacts_back_and_dials_none
 ) -> None:
     async with open_runtime(sqlite_url, redis_prefix) as runtime:
         campaign_id = await running_campaign(runtime, NUMBERS[:3])
-        assert await Scheduler(runtime).enqueue_due() == 3
+        assert len(await queue_every_due(runtime, campaign_id)) == 3
         runtime.stopping.set()  # SIGTERM arrived
 
         ids = [c.id for c in await contacts_of(runtime, campaign_id)]
@@ -298,3 +301,19 @@ async def test_a_job_on_a_stopping_worker_hands_its_contacts_back_and_dials_none
 
         assert {c.state for c in await contacts_of(runtime, campaign_id)} == {"pending"}
         assert await attempts_of(runtime, campaign_id) == []
+
+
+async def test_a_job_waits_for_room_at_most_twice_the_dispatch_horizon_and_a_second(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    """What the scheduler queued should start within its horizon: a job that still finds no
+    room hands its contacts back soon instead of keeping a worker's job slot."""
+    async with open_runtime(
+        sqlite_url,
+        redis_prefix,
+        dialer={"max_wait_seconds": 30.0},
+        scheduler={"dispatch_ahead_seconds": 2.0},
+    ) as runtime:
+        assert longest_wait(runtime) == 5.0
+    async with open_runtime(sqlite_url, redis_prefix, dialer={"max_wait_seconds": 3.0}) as runtime:
+        assert longest_wait(runtime) == 3.0
