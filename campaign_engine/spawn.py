@@ -3,17 +3,21 @@
 The configuration travels in the environment, as it would into a container: each settings
 section becomes one ``CAMPAIGN_ENGINE_<SECTION>`` variable holding JSON (secrets included,
 as the child needs them), and ``CAMPAIGN_ENGINE_CONFIG`` points at an empty file so that
-nothing else is read. The benchmarks and the fault tests run real worker processes this way.
+nothing else is read. The benchmarks and the fault tests run real worker processes this way,
+and ``serve --workers N`` its N servers (:func:`supervise`), which share one listening socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +27,13 @@ from pydantic import SecretStr
 
 from campaign_engine.config import CONFIG_ENV, SECRET_ENV, Settings
 
+log = logging.getLogger(__name__)
+
 _PREFIX = "CAMPAIGN_ENGINE_"
 CLI = [sys.executable, "-m", "campaign_engine.cli"]
 STOP_GRACE_SECONDS = 40
+# A supervised child that died is started again after at most this long.
+RESTART_PAUSE_SECONDS = 1.0
 
 
 def _plain(value: Any) -> Any:
@@ -58,19 +66,68 @@ async def worker_processes(
     """``count`` worker processes, logging to ``log_dir``; stopped gracefully (SIGTERM,
     then SIGKILL after the grace period) when the block ends. Waiting for them happens off
     the event loop, which may be serving what they still talk to (a simulator, a server)."""
+    async with engine_processes(settings, ["worker"], count, log_dir) as procs:
+        yield procs
+
+
+@asynccontextmanager
+async def engine_processes(
+    settings: Settings, command: list[str], count: int, log_dir: Path
+) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
+    """``count`` processes of ``campaign-engine <command>`` (``["scheduler"]``,
+    ``["serve"]``…), logging to ``log_dir/<command>-<n>.log``; stopped like
+    :func:`worker_processes`."""
     env = settings_env(settings)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for index in range(count):
-            with (log_dir / f"worker-{index}.log").open("wb") as log:
-                procs.append(_spawn([*CLI, "worker"], env, log))
+            with (log_dir / f"{command[0]}-{index}.log").open("wb") as out:
+                procs.append(_spawn([*CLI, *command], env, out))
         yield procs
     finally:
         await asyncio.to_thread(_stop, procs)
 
 
-def _spawn(command: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=log, stderr=log)
+def _spawn(command: list[str], env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, stdout=out, stderr=out)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP listener its child processes inherit (``serve --workers N``)."""
+    sock = socket.create_server((host, port), backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def supervise(settings: Settings, command: list[str], count: int, sock: socket.socket) -> None:
+    """Run ``count`` children ``campaign-engine <command> --listen-fd <fd>`` that all serve
+    ``sock``, until SIGTERM or SIGINT; a child that dies meanwhile is started again (what it
+    had accepted is in the inbox, and its siblings apply it). Stopping forwards SIGTERM and
+    waits for each child's graceful stop."""
+    fd = sock.fileno()
+    env = settings_env(settings)
+    argv = [*CLI, *command, "--listen-fd", str(fd)]
+    stopping = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stopping.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        children = [subprocess.Popen(argv, env=env, pass_fds=(fd,)) for _ in range(count)]
+        while not stopping.wait(RESTART_PAUSE_SECONDS):
+            for index, child in enumerate(children):
+                if child.poll() is not None:
+                    log.error(
+                        "server process %d exited (%s); starting another",
+                        child.pid,
+                        child.returncode,
+                    )
+                    children[index] = subprocess.Popen(argv, env=env, pass_fds=(fd,))
+    finally:
+        _stop(children)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

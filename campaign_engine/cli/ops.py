@@ -120,6 +120,8 @@ def limits_command(ctx: typer.Context, as_json: bool = JSON) -> None:
             f"{_cell(view.lowered_rate_factor)}",
             highlight=False,
         )
+        if view.scheduler_leader is not None:
+            console.print(f"scheduler leader: {view.scheduler_leader.describe()}", highlight=False)
 
     _show(view, as_json, render)
 

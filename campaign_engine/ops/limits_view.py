@@ -3,7 +3,8 @@
 Concurrency use comes from the limiter's live leases; request use in the current window is
 estimated from attempts claimed in the last minute (the GCRA state holds no count). The
 adaptive state — a cooldown after a 429, limits lowered after repeated 429s — is read from
-the same Redis keys the dialer writes.
+the same Redis keys the dialer writes. So is which scheduler leads (any number may run; one
+leads: :mod:`~campaign_engine.control.leadership`), since when and under which token.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.config import LimitSettings
+from campaign_engine.control.leadership import read_leader
 from campaign_engine.db.models import CallAttempt, Campaign, utcnow
 from campaign_engine.failure_kinds import REFUSED_WITH_429, kind_values
 from campaign_engine.keys import RedisKeys
@@ -38,12 +40,33 @@ class LimitUse(BaseModel):
     rate_limited_last_hour: int = 0
 
 
+class LeadingScheduler(BaseModel):
+    """The leading scheduler: ``leading`` while its lease is held (else the last leader's
+    row: nobody leads until a scheduler takes the lease)."""
+
+    leading: bool
+    holder: str | None  # host:pid
+    since: datetime | None
+    token: int | None  # the fencing token, one more per new leader
+    renewed_at: datetime | None
+    lease_ms_left: int | None
+
+    def describe(self) -> str:
+        if self.holder is None:
+            return "no scheduler has led yet"
+        since = f"{self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "?"
+        if not self.leading:
+            return f"no scheduler leads (the last was {self.holder}, token {self.token})"
+        return f"{self.holder} since {since}, token {self.token}"
+
+
 class LimitsView(BaseModel):
     limits: list[LimitUse]
     cooldown_ms: int
     learned_concurrency: int | None
     lowered_concurrency: int | None
     lowered_rate_factor: float | None
+    scheduler_leader: LeadingScheduler | None = None
 
 
 def _number(raw: bytes | str | None) -> float | None:
@@ -59,35 +82,42 @@ async def limits_view(
     limits: LimitSettings,
     *,
     now: datetime | None = None,
+    with_rates: bool = True,
 ) -> LimitsView:
+    """Every limit with its use. ``with_rates=False`` leaves the rate limits' use at 0: their
+    counts of recent attempts read an index of every attempt, which ``/metrics`` (concurrency
+    only) must not pay at each scrape."""
     now = now or utcnow()
     limiter = Limiter(redis, keys)
     learned = _number(await redis.get(keys.learned_concurrency))
     lowered = _number(await redis.get(keys.lowered_concurrency))
     factor = _number(await redis.get(keys.lowered_rate))
     cooldown = int(await redis.pttl(keys.cooldown))
-    requests = dict(
-        (
-            await session.execute(
-                select(CallAttempt.provider, func.count())
-                .where(CallAttempt.claimed_at >= now - timedelta(minutes=1))
-                .group_by(CallAttempt.provider)
-            )
-        ).all()
-    )
-    refused = dict(
-        (
-            await session.execute(
-                select(CallAttempt.provider, func.count())
-                .where(
-                    CallAttempt.claimed_at >= now - timedelta(hours=1),
-                    CallAttempt.state == AttemptState.NOT_SENT.value,
-                    CallAttempt.failure_kind.in_(kind_values(REFUSED_WITH_429)),
+    requests: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    if with_rates:
+        requests = dict(
+            (
+                await session.execute(
+                    select(CallAttempt.provider, func.count())
+                    .where(CallAttempt.claimed_at >= now - timedelta(minutes=1))
+                    .group_by(CallAttempt.provider)
                 )
-                .group_by(CallAttempt.provider)
-            )
-        ).all()
-    )
+            ).all()
+        )
+        refused = dict(
+            (
+                await session.execute(
+                    select(CallAttempt.provider, func.count())
+                    .where(
+                        CallAttempt.claimed_at >= now - timedelta(hours=1),
+                        CallAttempt.state == AttemptState.NOT_SENT.value,
+                        CallAttempt.failure_kind.in_(kind_values(REFUSED_WITH_429)),
+                    )
+                    .group_by(CallAttempt.provider)
+                )
+            ).all()
+        )
     concurrency = effective_concurrency(
         limits,
         int(learned) if learned is not None else None,
@@ -146,7 +176,16 @@ async def limits_view(
                 in_use=await limiter.in_use(key),
             )
         )
+    leader = await read_leader(session, redis, keys)
     return LimitsView(
+        scheduler_leader=LeadingScheduler(
+            leading=leader.leading,
+            holder=leader.holder,
+            since=leader.since,
+            token=leader.token,
+            renewed_at=leader.renewed_at,
+            lease_ms_left=leader.lease_ms_left,
+        ),
         limits=rows,
         cooldown_ms=max(0, cooldown),
         learned_concurrency=int(learned) if learned is not None else None,

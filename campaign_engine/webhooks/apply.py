@@ -4,18 +4,23 @@ An event is matched to its attempt by call_id, then session_id, then the engine'
 id echoed back in ``variables``. An event whose attempt is not known yet (it beat the start
 response) stays ``unmatched``; the worker retries the match as soon as it stores the ids,
 and the scheduler sweeps whatever is left, so no event is lost.
+
+Any number of processes apply the one inbox (every server's processor and catch-up, the
+workers, the leading scheduler's sweep), whichever of them stored an event: each batch first
+claims its events (:func:`_claim`), so every event is applied by exactly one of them, and
+one a process was applying when it died is applied by another (it is still waiting).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,21 +112,13 @@ async def _apply(
     of statements: read them, match them (:func:`find_attempts`), record the outcomes
     (:func:`record_outcomes`), write their statuses."""
     now = utcnow()
-    rows = {
-        row.id: row
-        for row in await session.execute(
-            select(WebhookEvent.id, WebhookEvent.status, WebhookEvent.raw_body).where(
-                WebhookEvent.id.in_(event_ids)
-            )
-        )
-    }
+    rows = {row.id: row for row in await _claim(session, event_ids)}
     done: dict[int, Applied] = {}
     writes: list[dict[str, Any]] = []
     parsed: list[tuple[int, SessionCompletedEvent]] = []
     for event_id in event_ids:
         row = rows.get(event_id)
-        if row is None or row.status not in _WAITING:
-            done[event_id] = Applied(row.status if row else "missing")
+        if row is None:  # applied already, or being applied by another process now
             continue
         try:
             parsed.append((event_id, SessionCompletedEvent.model_validate_json(row.raw_body)))
@@ -158,17 +155,44 @@ async def _apply(
             writes.append(_status(event_id, InboxStatus.APPLIED.value, now, one.attempt_id))
         else:
             writes.append(_status(event_id, InboxStatus.IGNORED.value, now, one.attempt_id))
-    if not writes:
-        return done
-    await session.execute(_SET_STATUS, sorted(writes, key=lambda write: int(write["b_id"])))
-    # Whatever this call did not apply may have been moved by a concurrent processor.
+    if writes:
+        await session.execute(_SET_STATUS, sorted(writes, key=lambda write: int(write["b_id"])))
+    # What this call did not apply: done, or being done, by another processor (or missing).
     others = [event_id for event_id in event_ids if event_id not in done]
     if others:
         found = await session.execute(
             select(WebhookEvent.id, WebhookEvent.status).where(WebhookEvent.id.in_(others))
         )
         done.update({event_id: Applied(status) for event_id, status in found})
+        done.update({event_id: Applied("missing") for event_id in others if event_id not in done})
     return done
+
+
+async def _claim(session: AsyncSession, event_ids: list[int]) -> Sequence[Row[Any]]:
+    """The events among ``event_ids`` still waiting, made this transaction's alone: any
+    number of processes (servers, their catch-up, the scheduler's sweep, workers) apply the
+    inbox, and each event is applied by exactly one of them. On PostgreSQL the rows are
+    locked, and those another transaction holds are skipped (it applies them; if it fails,
+    they stay waiting for the next sweep); on SQLite a no-op update takes the single writer
+    lock first, so the statuses read are the latest and no other applier runs meanwhile."""
+    columns = (WebhookEvent.id, WebhookEvent.status, WebhookEvent.raw_body)
+    waiting = (WebhookEvent.id.in_(event_ids), WebhookEvent.status.in_(_WAITING))
+    if session.get_bind().dialect.name == "sqlite":
+        claim: Any = (
+            update(WebhookEvent)
+            .where(*waiting)
+            .values(status=WebhookEvent.status)
+            .returning(*columns)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        claim = (
+            select(*columns)
+            .where(*waiting)
+            .order_by(WebhookEvent.id)
+            .with_for_update(skip_locked=True)
+        )
+    return (await session.execute(claim)).all()
 
 
 async def _release(runtime: Runtime, applied: Iterable[Applied]) -> None:

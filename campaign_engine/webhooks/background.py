@@ -5,7 +5,8 @@ this processor; a few worker coroutines apply events from an in-memory queue. No
 depends on the queue surviving: an id that is dropped (queue full) or lost (the process
 stops) leaves its event ``received`` in the inbox, and when the queue runs dry the
 processor looks for such leftovers itself (the scheduler's sweep does too), so every
-accepted event is applied — once, because :func:`process_event` is idempotent.
+accepted event is applied — once, whichever server stored it and however many run, because
+each batch claims its events first (see :mod:`~campaign_engine.webhooks.apply`).
 
 Queued events are applied in batches, one transaction each, in a fixed number of
 statements per batch (see :mod:`~campaign_engine.webhooks.apply`): the more are

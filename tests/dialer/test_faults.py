@@ -1,5 +1,6 @@
 """Fault tests with real worker *processes*: several at once, one killed mid-request, Redis
-losing everything mid-campaign, and Vocobase answering 5xx, 429 and too slowly.
+losing everything mid-campaign, and Vocobase answering 5xx, 429 and too slowly; and two
+scheduler processes, the leading one killed.
 
 They run on PostgreSQL, the production database. Every test judges the engine by the
 simulator's ledger, which is independent of the engine:
@@ -18,8 +19,8 @@ from sqlalchemy import func, select
 
 from campaign_engine.campaigns.outcome_classes import classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
-from campaign_engine.db.models import CallAttempt, Contact
-from campaign_engine.spawn import worker_processes
+from campaign_engine.db.models import CallAttempt, Contact, SchedulerLeader, utcnow
+from campaign_engine.spawn import engine_processes, worker_processes
 from campaign_engine.states import CONTACT_FINAL, AttemptState
 from tests.harness import Harness, quick_policy, running_engine, sim_config, wait_until
 
@@ -255,3 +256,45 @@ async def test_sigterm_lets_start_requests_in_flight_finish_and_hands_waiting_co
     # Contacts whose job was still waiting for the slot were handed back, not left queued.
     assert all(c.state != "queued" for c in contacts)
     assert any(c.state == "pending" for c in contacts)
+
+
+async def leader_row(engine: Harness) -> SchedulerLeader | None:
+    async with engine.runtime.sessions() as session:
+        return await session.get(SchedulerLeader, "scheduler")
+
+
+async def test_killing_the_leading_scheduler_lets_a_standby_finish_and_nobody_is_dialed_twice(
+    postgres_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    policy = quick_policy()
+    simulator = sim_config(concurrency=CONCURRENCY, time_scale=0.03)
+    async with running_engine(
+        postgres_url,
+        redis_prefix,
+        simulator=simulator,
+        with_scheduler=False,
+        limits={"vocobase": {"calls_per_minute": 6000, "concurrency": "auto"}},
+        scheduler={**QUICK_RECOVERY, "leader_lease_seconds": 2.0},
+    ) as engine:
+        settings = engine.runtime.settings
+        async with engine_processes(settings, ["scheduler"], 2, tmp_path) as schedulers:
+            campaign_id = await engine.add_campaign(numbers(20, base=500), policy=policy)
+            await wait_for_final(engine, campaign_id, 4)
+            first = await leader_row(engine)
+            assert first is not None
+            pid = int(first.holder.rsplit(":", 1)[1])
+            [leader] = [proc for proc in schedulers if proc.pid == pid]
+            leader.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(leader.wait)
+            killed_at = utcnow()
+
+            async def standby_leads() -> bool:
+                row = await leader_row(engine)
+                return row is not None and row.token > first.token
+
+            await wait_until(standby_leads, 30, "the standby to lead")
+            second = await leader_row(engine)
+            assert second is not None and second.holder != first.holder
+            print(f"takeover {(second.since - killed_at).total_seconds():.2f} s after SIGKILL")
+            await engine.run_to_completion(campaign_id, limit_seconds=120)
+        await assert_ledger_agrees(engine, policy)

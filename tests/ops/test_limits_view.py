@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from campaign_engine.config import LimitSettings
+from campaign_engine.control.leadership import Leadership
 from campaign_engine.db.models import CallAttempt, Campaign, Contact, utcnow
 from campaign_engine.limits.plan import VOCOBASE_ACTIVE, VOCOBASE_CALLS, campaign_key, provider_key
-from campaign_engine.ops.limits_view import LimitsView, LimitUse, limits_view
+from campaign_engine.ops.limits_view import LeadingScheduler, LimitsView, LimitUse, limits_view
 from campaign_engine.runtime import Runtime
 from tests.ops import seed
 
@@ -180,3 +181,29 @@ async def test_running_campaigns_with_a_concurrency_cap_are_listed_with_their_le
     assert (mine.limit, mine.in_use) == (3, 2)
     for cid in (paused, uncapped, draft):
         assert (campaign_key(cid), "concurrency") not in rows
+
+
+async def test_the_leading_scheduler_is_shown_with_since_when_and_its_token(
+    runtime: Runtime,
+) -> None:
+    assert (await _view(runtime)).scheduler_leader == LeadingScheduler(
+        leading=False, holder=None, since=None, token=None, renewed_at=None, lease_ms_left=None
+    )
+    first, second = (
+        Leadership(runtime.redis, runtime.keys, runtime.sessions, lease_seconds=30, holder=name)
+        for name in ("host-a:11", "host-b:22")
+    )
+    assert await first.acquire()
+    await first.release()
+    assert await second.acquire()
+
+    shown = (await _view(runtime)).scheduler_leader
+
+    assert shown is not None
+    assert (shown.leading, shown.holder, shown.token) == (True, "host-b:22", 2)
+    assert shown.since is not None and shown.lease_ms_left is not None
+    assert shown.describe().startswith("host-b:22 since ")
+    await second.release()
+    gone = (await _view(runtime)).scheduler_leader
+    assert gone is not None and not gone.leading
+    assert gone.describe() == "no scheduler leads (the last was host-b:22, token 2)"

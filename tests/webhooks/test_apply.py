@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -359,3 +360,27 @@ async def stored(runtime: Runtime, body: bytes) -> int:
     event_id = ids[event.data.session_id]
     assert event_id is not None
     return event_id
+
+
+async def test_an_event_another_process_is_applying_is_left_to_it_and_applied_once(
+    runtime: Runtime,
+) -> None:
+    made = await make_attempt(runtime, policy=POLICY)
+    event_id = await stored(runtime, event_body(session_id="sess-1", call_id="call-1"))
+
+    async with runtime.sessions() as first, first.begin():
+        # One process (a server) is applying the event, not yet committed...
+        applying = await apply._apply(first, runtime, [event_id])
+        assert applying[event_id].status == "applied"
+        # ...when another (a second server, the sweep) takes it up too.
+        second = asyncio.create_task(process_events(runtime, [event_id]))
+        if first.get_bind().dialect.name == "postgresql":
+            # It skips the locked event at once rather than waiting to apply it again.
+            assert await asyncio.wait_for(asyncio.shield(second), 20) == ["received"]
+    # (On SQLite it waits for the single writer, then finds the event applied.)
+    assert await second in (["received"], ["applied"])
+
+    [row] = await inbox_rows(runtime)
+    assert (row.status, row.attempt_id) == ("applied", made.attempt_id)
+    attempt = await load_attempt(runtime, made.attempt_id)
+    assert (attempt.state, attempt.outcome) == ("ended", "completed")
