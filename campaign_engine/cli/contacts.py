@@ -131,6 +131,12 @@ def import_command(
     drop_undeclared: bool = typer.Option(
         False, "--drop-undeclared", help="Leave out columns the agent does not declare."
     ),
+    keep_column: list[str] = typer.Option(
+        [],
+        "--keep-column",
+        help="Column stored with each contact for the results export (a CRM id), never sent "
+        "to the agent (repeatable).",
+    ),
     default_region: str | None = typer.Option(
         None, help="Region (e.g. IN) for numbers without a country code."
     ),
@@ -178,6 +184,7 @@ def import_command(
         dry_run=dry_run,
         engine_variables=(settings.dialer.correlation_variable,),
         drop_undeclared=drop_undeclared,
+        keep=tuple(keep_column),
         vanity_numbers=vanity_numbers,
         workers=workers,
         batch_size=batch_size,
@@ -299,6 +306,9 @@ def _print_summary(summary: ImportSummary, rejects: Path | None) -> None:
     if summary.dropped:
         dropped = escape(", ".join(summary.dropped))
         console.print(f"left out (the agent does not declare them): {dropped}")
+    if summary.kept:
+        kept = escape(", ".join(summary.kept))
+        console.print(f"kept for the export, not sent to the agent: {kept}")
     if not summary.variables_checked:
         errors.print(
             "warning: the agent's declared variables are not known (no Vocobase API key, "

@@ -12,11 +12,11 @@ Variables the engine fills in itself (the correlation variable) never count as m
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaign_engine.contacts.columns import ColumnMapping, check_against_agent
+from campaign_engine.contacts.columns import ColumnMapping, check_against_agent, is_kept
 from campaign_engine.contacts.summary import ImportRefused
 from campaign_engine.db.models import Campaign
 
@@ -81,3 +81,32 @@ def fit_to_agent(
     if problems:
         raise ImportRefused("nothing imported; " + "; ".join(problems))
     return mapping, dropped
+
+
+def edit_refusal(
+    before: Iterable[str], after: Iterable[str], declared: Sequence[str] | None
+) -> str | None:
+    """Why an edit of a contact's variables from ``before`` to ``after`` (names) breaks the
+    agent's contract, as an import would be refused, or None when it keeps it.
+
+    A variable the agent does not declare would never reach the call; one it declares that
+    the edit removes would render empty. Kept columns (``kept:``) are not call variables.
+    Unknown ``declared`` (None) accepts any, as an import does.
+    """
+    if declared is None:
+        return None
+    now = [name for name in after if not is_kept(name)]
+    undeclared = [name for name in now if name not in declared]
+    removed = [name for name in before if name in declared and name not in now]
+    problems = []
+    if undeclared:
+        problems.append(
+            "variables the agent does not declare: "
+            + ", ".join(undeclared)
+            + f" (the agent declares: {', '.join(declared) or 'none'})"
+        )
+    if removed:
+        problems.append(
+            "variables the agent declares that nothing would supply: " + ", ".join(removed)
+        )
+    return "nothing changed; " + "; ".join(problems) if problems else None

@@ -19,6 +19,15 @@ from dataclasses import dataclass
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IGNORED_PREFIX = "_"
+# Kept columns are stored among a contact's variables under this prefix: not an identifier,
+# so never an agent's variable name, and never sent with a call (see ``is_kept``).
+KEPT_PREFIX = "kept:"
+
+
+def is_kept(variable: str) -> bool:
+    """A value kept for the export only (a CRM id), never a call variable."""
+    return variable.startswith(KEPT_PREFIX)
+
 
 # Exact normalized names, most specific first: where an export has both "Mobile Phone" and
 # "Business Phone" (Outlook), the mobile is the one to call.
@@ -139,6 +148,35 @@ class ColumnMapping:
             + tuple(self.headers[index] for index, name in self.variables if name in drop),
         )
 
+    @property
+    def kept_columns(self) -> tuple[str, ...]:
+        return tuple(self.headers[index] for index, name in self.variables if is_kept(name))
+
+    @property
+    def call_variables(self) -> tuple[str, ...]:
+        """The variables a call is sent (kept columns are not)."""
+        return tuple(name for name in self.variable_names if not is_kept(name))
+
+    def keeping(self, columns: Iterable[str]) -> ColumnMapping:
+        """The same plan with ``columns`` stored for the export under ``kept:NAME`` instead
+        of being call variables; raises ColumnError for the phone column or a repeat."""
+        kept: dict[int, str] = {}
+        for column in columns:
+            index = _find(self.headers, column, "kept column")
+            header = self.headers[index]
+            if index == self.phone_index:
+                raise ColumnError(f"cannot keep {header!r} aside: it is the phone column")
+            name = KEPT_PREFIX + (normalize_header(header) or f"column_{index + 1}")
+            if name in kept.values():
+                raise ColumnError(f"two kept columns would both be stored as {name!r}")
+            kept[index] = name
+        return ColumnMapping(
+            self.headers,
+            self.phone_index,
+            tuple((i, name) for i, name in self.variables if i not in kept) + tuple(kept.items()),
+            tuple(h for i, h in enumerate(self.headers) if h in self.ignored and i not in kept),
+        )
+
     @classmethod
     def build(
         cls,
@@ -231,7 +269,7 @@ def check_against_agent(mapping: ColumnMapping, declared: Sequence[str] | None) 
     """
     if declared is None:
         return AgentCheck(missing=(), undeclared=())
-    supplied = mapping.variable_names
+    supplied = mapping.call_variables
     return AgentCheck(
         missing=tuple(name for name in declared if name not in supplied),
         undeclared=tuple(name for name in supplied if name not in declared),

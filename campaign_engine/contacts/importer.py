@@ -171,7 +171,7 @@ async def _import(
         phone_column=options.phone_column,
         mapping=options.mapping,
         exclude=options.exclude,
-    )
+    ).keeping(options.keep)
     declared = await declared_variables(
         sessions, campaign, agent_lookup, remember=not options.dry_run
     )
@@ -187,7 +187,8 @@ async def _import(
         options.default_region or campaign.default_region,
         vanity_numbers=options.vanity_numbers,
     )
-    summary.phone_column, summary.variables = mapping.phone_column, mapping.variable_names
+    summary.phone_column, summary.variables = mapping.phone_column, mapping.call_variables
+    summary.kept = mapping.kept_columns
 
     report = RejectReport(rejects_path, header) if rejects_path else None
     try:

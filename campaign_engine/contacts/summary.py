@@ -35,6 +35,9 @@ class ImportOptions:
     engine_variables: tuple[str, ...] = ()
     drop_undeclared: bool = False
     """Leave out columns the agent does not declare, instead of refusing the file."""
+    keep: tuple[str, ...] = ()
+    """Columns stored with each contact for the results export (a CRM id), never sent to
+    the agent as call variables."""
     vanity_numbers: bool = False
     """Read letters in a number as keypad digits (1-800-FLOWERS); else such a row is
     rejected as ``letters_in_number``, since a typo read that way dials a stranger."""
@@ -58,6 +61,7 @@ class ImportOptions:
             "engine_variables": list(self.engine_variables),
             "drop_undeclared": self.drop_undeclared,
             "vanity_numbers": self.vanity_numbers,
+            "keep": list(self.keep),
         }
 
     @classmethod
@@ -70,6 +74,7 @@ class ImportOptions:
             engine_variables=tuple(data.get("engine_variables") or ()),
             drop_undeclared=bool(data.get("drop_undeclared", False)),
             vanity_numbers=bool(data.get("vanity_numbers", False)),
+            keep=tuple(data.get("keep") or ()),
         )
 
 
@@ -89,6 +94,8 @@ class ImportSummary:
     """The SQL query, for a database source."""
     dropped: tuple[str, ...] = ()
     """Columns left out because the agent does not declare them (``drop_undeclared``)."""
+    kept: tuple[str, ...] = ()
+    """Columns stored for the export only (``ImportOptions.keep``)."""
     variables_checked: bool = True
     """False when the agent's declared variables were unknown (no API key to ask Vocobase,
     none stored on the campaign): every column was taken as a variable, unchecked."""
@@ -110,6 +117,8 @@ class ImportSummary:
             data["query"] = self.query
         if self.dropped:
             data["dropped_columns"] = list(self.dropped)
+        if self.kept:
+            data["kept_columns"] = list(self.kept)
         data["variables_checked"] = self.variables_checked
         return data
 

@@ -67,7 +67,7 @@ def _filters(campaign_id: str | None, phone: str | None) -> list[ColumnElement[b
 
 
 async def _contacts(
-    session: AsyncSession, conditions: list[ColumnElement[bool]], limit: int
+    session: AsyncSession, conditions: list[ColumnElement[bool]], limit: int, offset: int = 0
 ) -> list[QueuedContact]:
     reason = reason_of().label("reason")
     rows = await session.execute(
@@ -75,6 +75,7 @@ async def _contacts(
         .where(*conditions)
         .order_by(Contact.next_attempt_at, Contact.id)
         .limit(limit)
+        .offset(offset)
     )
     return [
         QueuedContact(
@@ -100,6 +101,7 @@ async def retry_queue(
     phone: str | None = None,
     reason: str | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> RetryQueue:
     """Waiting contacts (soonest first) and their counts by reason; filters narrow both."""
     conditions = [waiting_for_retry(), *_filters(campaign_id, phone)]
@@ -109,7 +111,7 @@ async def retry_queue(
     counts = await session.execute(select(why, func.count()).where(*conditions).group_by(why))
     return RetryQueue(
         by_reason={str(name): int(count) for name, count in counts.all()},
-        contacts=await _contacts(session, conditions, limit),
+        contacts=await _contacts(session, conditions, limit, offset),
     )
 
 
@@ -120,6 +122,7 @@ async def dead_letters(
     phone: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
+    offset: int = 0,
 ) -> DeadLetters:
     now = now or utcnow()
     conditions = [Contact.state.in_(DEAD_STATES), *_filters(campaign_id, phone)]
@@ -134,7 +137,7 @@ async def dead_letters(
         query = query.where(CallAttempt.to_number.contains(_digits(phone)))
     attempts = (await session.scalars(query.order_by(CallAttempt.id.desc()).limit(limit))).all()
     return DeadLetters(
-        contacts=await _contacts(session, conditions, limit),
+        contacts=await _contacts(session, conditions, limit, offset),
         attempts=[
             StuckAttempt(
                 attempt_id=row.id,

@@ -1,248 +1,224 @@
-"""The web console under ``/ops``: the same views and actions as ``campaign-engine ops``.
+"""The web console under ``/ops``: what ``campaign-engine`` does, in pages.
 
-Off (404 with a message) until ``[ops] token`` is set. Pages need the bearer token or a
-login cookie; every POST from a browser also needs the CSRF token (see :mod:`web_auth`).
-Actions are audited under the actor ``web`` like CLI actions are under the login.
+Off (404 with a message) until ``[ops] token`` is set. Pages need a named token (or the
+``[ops]`` one, as the admin token ``config``): a bearer header, or a login's session cookie.
+Looking needs the ``read`` scope, acting ``operate``; every browser POST also needs the
+CSRF token (see :mod:`web_auth`). Actions are audited under the token's name. Bodies are
+read only within their limits, and failed logins are throttled per client address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from urllib.parse import parse_qs
+from importlib import resources
 
+from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from campaign_engine.campaigns.lifecycle import TransitionError
-from campaign_engine.campaigns.service import CampaignError
-from campaign_engine.config import OpsSettings
-from campaign_engine.control import campaign_moves
-from campaign_engine.db.models import utcnow
-from campaign_engine.journal import audit
-from campaign_engine.ops import actions, web_auth, web_charts, web_pages
-from campaign_engine.ops.history import contact_history
-from campaign_engine.ops.limits_view import limits_view
-from campaign_engine.ops.progress import overview
-from campaign_engine.ops.queues import dead_letters, retry_queue
-from campaign_engine.runtime import Runtime
+from campaign_engine.db.models import ApiToken, utcnow
+from campaign_engine.ops import (
+    web_actions,
+    web_auth,
+    web_campaigns,
+    web_pages,
+    web_upload,
+    web_views,
+)
+from campaign_engine.ops import web_common as common
+from campaign_engine.ops.tokens import CONFIG_TOKEN_NAME, Principal, Scope, verify_token
+from campaign_engine.ops.web_limits import BodyTooLarge, LoginThrottle
 
-ACTOR = "web"
 DISABLED = "the ops console is disabled: set [ops] token (or CAMPAIGN_ENGINE_OPS_TOKEN)"
-REFUSED = (actions.ActionError, LookupError, TransitionError, CampaignError, ValueError)
-CONTACT_ACTIONS = ("retry-now", "skip", "suppress", "edit-vars")
 Handler = Callable[[Request], Awaitable[Response]]
+STATIC = {"console.css": "text/css", "upload.js": "text/javascript"}
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def _disabled(request: Request) -> Response | None:
+    if common.settings(request).ops.enabled:
+        return None
+    return common.html(web_pages.message_page("disabled", DISABLED), 404)
 
 
-def _ops(request: Request) -> OpsSettings:
-    return _runtime(request).settings.ops
+def _ended_key(request: Request, sid: str) -> str:
+    """Set at logout until the session would have expired: a copied cookie dies with it."""
+    return f"{common.runtime(request).keys.prefix}:console:ended:{sid}"
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form body (no multipart: the console's forms are all small)."""
-    parsed = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-    return {key: values[-1] for key, values in parsed.items()}
+async def _still_valid(request: Request, session: web_auth.WebSession) -> bool:
+    """A session outlives neither its logout nor its token's revocation."""
+    if await common.runtime(request).redis.exists(_ended_key(request, session.sid)):
+        return False
+    who = session.principal
+    if who.name == CONFIG_TOKEN_NAME:
+        return True
+    async with common.runtime(request).sessions() as db:
+        revoked = await db.execute(select(ApiToken.revoked_at).where(ApiToken.name == who.name))
+        found = revoked.first()
+    return found is not None and found[0] is None
 
 
-def _html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+async def _bearer_principal(request: Request, raw: str) -> Principal | None:
+    config = common.settings(request).ops.token.get_secret_value()
+    async with common.runtime(request).sessions() as session, session.begin():
+        return await verify_token(session, raw, config_token=config)
 
 
-def guarded(handler: Handler, *, post: bool = False) -> Handler:
-    """Refuse when the console is off, the caller is not authenticated, or a browser POST
-    lacks its CSRF token; bearer callers send no cookie, so need no CSRF token."""
+def _is_multipart(request: Request) -> bool:
+    """A file sent by a plain form: its CSRF token rides in the action's query string (the
+    body is the file's, parsed only by the upload handler, within the upload limit)."""
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+def guarded(handler: Handler, *, needs: Scope = Scope.READ, post: bool = False) -> Handler:
+    """Refuse when the console is off, the caller is not authenticated or lacks the scope,
+    a form is too large, or a browser POST lacks its CSRF token; bearer callers send no
+    cookie, so need no CSRF token."""
 
     async def wrapped(request: Request) -> Response:
-        settings = _ops(request)
-        if not settings.enabled:
-            return _html(web_pages.message_page("disabled", DISABLED), 404)
-        if web_auth.bearer_ok(settings, request):
+        if (off := _disabled(request)) is not None:
+            return off
+        settings = common.settings(request)
+        raw = web_auth.bearer(request)
+        session = None
+        if raw is not None:
+            who = await _bearer_principal(request, raw)
+        else:
+            session = web_auth.read_session(settings, request, utcnow())
+            if session is not None and not await _still_valid(request, session):
+                session = None
+            who = session.principal if session is not None else None
+        if who is None:
+            return common.html(web_pages.login_page(), 401)
+        request.state.principal = who
+        if session is not None:
+            request.state.csrf = web_auth.csrf_token(settings, session.sid)
+        if not who.allows(needs):
+            text = f"token {who.name!r} has the {who.scope.value} scope; this needs {needs.value}"
+            return common.message(request, "forbidden", text, 403)
+        try:
+            if post and session is not None:
+                submitted = request.headers.get(web_auth.CSRF_HEADER)
+                if submitted is None and _is_multipart(request):
+                    submitted = request.query_params.get(web_auth.CSRF_FIELD, "")
+                if submitted is None:
+                    submitted = (await common.form(request)).get(web_auth.CSRF_FIELD, "")
+                if not web_auth.csrf_ok(settings, request, session, submitted):
+                    return common.message(request, "refused", "missing or wrong CSRF token", 403)
             return await handler(request)
-        sid = web_auth.session_id(settings, request)
-        if sid is None:
-            return _html(web_pages.login_page(), 401)
-        if post:
-            form = await _form(request)
-            if not web_auth.csrf_ok(settings, request, form.get(web_auth.CSRF_FIELD, "")):
-                return _html(web_pages.message_page("refused", "missing or wrong CSRF token"), 403)
-        request.state.csrf = web_auth.csrf_token(settings, sid)
-        return await handler(request)
+        except BodyTooLarge as exc:
+            return common.message(request, "too large", f"{exc}; nothing was done", 413)
 
     return wrapped
 
 
-def _csrf(request: Request) -> str:
-    return str(getattr(request.state, "csrf", ""))
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = LoginThrottle(common.settings(request).ops.login_attempts_per_minute)
+    found: LoginThrottle = state.login_throttle
+    return found
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def login(request: Request) -> Response:
-    settings = _ops(request)
-    if not settings.enabled:
-        return _html(web_pages.message_page("disabled", DISABLED), 404)
+    if (off := _disabled(request)) is not None:
+        return off
     if request.method == "GET":
-        return _html(web_pages.login_page())
-    if not web_auth.token_matches(settings, (await _form(request)).get("token", "")):
-        return _html(web_pages.login_page("wrong token"), 401)
-    session = web_auth.new_session(settings)
-    sid = session.partition(".")[0]
-    response = RedirectResponse("/ops/", status_code=303)
-    for name, value in (
-        (web_auth.SESSION_COOKIE, session),
-        (web_auth.CSRF_COOKIE, web_auth.csrf_token(settings, sid)),
-    ):
-        response.set_cookie(name, value, httponly=True, samesite="strict", path="/ops")
+        return common.html(web_pages.login_page())
+    settings = common.settings(request)
+    throttle, address, now = _throttle(request), _address(request), utcnow()
+    wait = throttle.retry_after(address, now)
+    if wait is not None:
+        page = web_pages.login_page(f"too many failed logins; try again in {wait} s")
+        response = common.html(page, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        form = await common.form(request)
+    except BodyTooLarge as exc:
+        return common.html(web_pages.login_page(f"{exc}; nothing was read"), 413)
+    who = await _bearer_principal(request, form.get("token", "").strip())
+    if who is None:
+        throttle.failed(address, now)
+        return common.html(web_pages.login_page("wrong token"), 401)
+    cookie = web_auth.new_session(settings, who, now)
+    session = web_auth.read_session_value(settings, cookie, now)
+    assert session is not None
+    age = settings.ops.session_minutes * 60
+    redirect = RedirectResponse("/ops/", status_code=303)
+    options = web_auth.cookie_options(settings, max_age=age)
+    redirect.set_cookie(web_auth.SESSION_COOKIE, cookie, **options)
+    redirect.set_cookie(web_auth.CSRF_COOKIE, web_auth.csrf_token(settings, session.sid), **options)
+    return redirect
+
+
+async def logout(request: Request) -> Response:
+    """End the session: here and for any copy of its cookie (until it would have expired)."""
+    settings = common.settings(request)
+    session = web_auth.read_session(settings, request, utcnow())
+    if session is not None:
+        left = int((session.expires_at - utcnow()).total_seconds()) + 1
+        await common.runtime(request).redis.set(_ended_key(request, session.sid), 1, ex=left)
+    response = RedirectResponse("/ops/login", status_code=303)
+    for name in (web_auth.SESSION_COOKIE, web_auth.CSRF_COOKIE):
+        options = web_auth.cookie_options(settings)
+        response.delete_cookie(
+            name, path=options["path"], secure=options["secure"], httponly=True, samesite="strict"
+        )
     return response
 
 
-async def home(request: Request) -> Response:
-    async with _runtime(request).sessions() as session:
-        rows = await overview(session, include_finished=True)
-    return _html(web_pages.overview_page(rows, _ops(request).refresh_seconds))
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in STATIC:
+        return Response("not found", status_code=404, media_type="text/plain")
+    body = resources.files("campaign_engine.ops").joinpath("static", name).read_bytes()
+    return Response(body, media_type=STATIC[name], headers={"Cache-Control": "max-age=3600"})
 
 
-async def campaign(request: Request) -> Response:
-    campaign_id = request.path_params["campaign_id"]
-    async with _runtime(request).sessions() as session:
-        found = [c for c in await overview(session, include_finished=True) if c.id == campaign_id]
-        if not found:
-            return _html(web_pages.message_page("not found", f"no campaign {campaign_id}"), 404)
-        since = utcnow() - timedelta(hours=4)
-        rows = await web_charts.attempts_since(session, campaign_id, since)
-    charts = web_charts.calls_per_minute(rows) + web_charts.outcomes_over_time(rows)
-    page = web_pages.campaign_page(found[0], charts, _csrf(request), _ops(request).refresh_seconds)
-    return _html(page)
+def _get(path: str, handler: Handler) -> Route:
+    return Route(path, guarded(handler), methods=["GET"])
 
 
-async def retries(request: Request) -> Response:
-    filters = {k: v for k, v in request.query_params.items() if v}
-    async with _runtime(request).sessions() as session:
-        queue = await retry_queue(
-            session,
-            campaign_id=filters.get("campaign"),
-            phone=filters.get("phone"),
-            reason=filters.get("reason"),
-        )
-    return _html(web_pages.retries_page(queue, _csrf(request), filters))
-
-
-async def limits(request: Request) -> Response:
-    runtime = _runtime(request)
-    async with runtime.sessions() as session:
-        view = await limits_view(session, runtime.redis, runtime.keys, runtime.settings.limits)
-    return _html(web_pages.limits_page(view, _ops(request).refresh_seconds))
-
-
-async def dead(request: Request) -> Response:
-    filters = {k: v for k, v in request.query_params.items() if v}
-    async with _runtime(request).sessions() as session:
-        found = await dead_letters(
-            session, campaign_id=filters.get("campaign"), phone=filters.get("phone")
-        )
-    return _html(web_pages.dead_page(found, _ops(request).refresh_seconds))
-
-
-async def contact(request: Request) -> Response:
-    contact_id = int(request.path_params["contact_id"])
-    try:
-        async with _runtime(request).sessions() as session:
-            history = await contact_history(session, contact_id)
-    except LookupError as exc:
-        return _html(web_pages.message_page("not found", str(exc)), 404)
-    return _html(web_pages.contact_page(history, _csrf(request)))
-
-
-def _edited_variables(form: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The edit form's ``var:NAME`` values, ``unset:NAME`` boxes and one new pair."""
-    removed = [key.removeprefix("unset:") for key in form if key.startswith("unset:")]
-    values = {
-        key.removeprefix("var:"): value
-        for key, value in form.items()
-        if key.startswith("var:") and key.removeprefix("var:") not in removed
-    }
-    new_name = form.get("new_name", "").strip()
-    if new_name:
-        values[new_name] = form.get("new_value", "")
-    return values, removed
-
-
-async def audit_log(request: Request) -> Response:
-    async with _runtime(request).sessions() as session:
-        entries = await audit.entries(session, limit=200)
-    return _html(web_pages.audit_page(entries, _ops(request).refresh_seconds))
-
-
-async def contact_action(request: Request) -> Response:
-    contact_id = int(request.path_params["contact_id"])
-    action = request.path_params["action"]
-    if action not in CONTACT_ACTIONS:
-        return _html(web_pages.message_page("not found", f"no action {action}"), 404)
-    try:
-        async with _runtime(request).sessions() as session, session.begin():
-            if action == "retry-now":
-                await actions.retry_now(session, contact_id, actor=ACTOR)
-            elif action == "skip":
-                await actions.skip(session, contact_id, actor=ACTOR)
-            elif action == "suppress":
-                await actions.suppress(session, contact_id, actor=ACTOR)
-            else:
-                values, removed = _edited_variables(await _form(request))
-                await actions.edit_variables(
-                    session, contact_id, actor=ACTOR, values=values, remove=removed
-                )
-    except REFUSED as exc:
-        return _html(web_pages.message_page("refused", str(exc)), 409)
-    back = f"/ops/contacts/{contact_id}" if action == "edit-vars" else "/ops/retries"
-    return RedirectResponse(back, status_code=303)
-
-
-async def campaign_action(request: Request) -> Response:
-    runtime = _runtime(request)
-    campaign_id = request.path_params["campaign_id"]
-    action = request.path_params["action"]
-    jobs: list[str] = []
-    try:
-        async with runtime.sessions() as session, session.begin():
-            if action == "requeue-reason":
-                reason = (await _form(request)).get("reason", "")
-                await actions.requeue_reason(session, campaign_id, reason, actor=ACTOR)
-            else:
-                moved = await campaign_moves.control(
-                    session, runtime.keys, campaign_id, action, actor=ACTOR
-                )
-                jobs = moved.jobs
-    except REFUSED as exc:
-        return _html(web_pages.message_page("refused", str(exc)), 409)
-    await campaign_moves.withdraw(runtime.redis, runtime.keys, jobs)
-    return RedirectResponse(f"/ops/campaigns/{campaign_id}", status_code=303)
+def _post(path: str, handler: Handler) -> Route:
+    return Route(path, guarded(handler, needs=Scope.OPERATE, post=True), methods=["POST"])
 
 
 def mount() -> Mount:
+    views, acts, camps, up = web_views, web_actions, web_campaigns, web_upload
     return Mount(
         "/ops",
         routes=[
             Route("/login", login, methods=["GET", "POST"]),
-            Route("/", guarded(home), methods=["GET"]),
-            Route("/retries", guarded(retries), methods=["GET"]),
-            Route("/audit", guarded(audit_log), methods=["GET"]),
-            Route("/limits", guarded(limits), methods=["GET"]),
-            Route("/dead", guarded(dead), methods=["GET"]),
-            Route("/contacts/{contact_id:int}", guarded(contact), methods=["GET"]),
-            Route("/campaigns/{campaign_id}", guarded(campaign), methods=["GET"]),
-            Route(
-                "/campaigns/{campaign_id}/{action}",
-                guarded(campaign_action, post=True),
-                methods=["POST"],
-            ),
-            Route(
-                "/contacts/{contact_id:int}/{action}",
-                guarded(contact_action, post=True),
-                methods=["POST"],
-            ),
+            Route("/logout", guarded(logout, post=True), methods=["POST"]),
+            Route("/static/{name}", static, methods=["GET"]),
+            _get("/", views.home),
+            _get("/retries", views.retries),
+            _get("/audit", views.audit_log),
+            _get("/limits", views.limits),
+            _get("/dead", views.dead),
+            _get("/contacts", views.contacts),
+            _get("/contacts/{contact_id:int}", views.contact),
+            _get("/campaigns/new", camps.new_campaign),
+            _post("/campaigns/new", camps.new_campaign),
+            _get("/campaigns/{campaign_id}", views.campaign),
+            _get("/campaigns/{campaign_id}/edit", camps.edit_campaign),
+            _post("/campaigns/{campaign_id}/edit", camps.edit_campaign),
+            _post("/campaigns/{campaign_id}/start", camps.start),
+            _get("/campaigns/{campaign_id}/results.{fmt}", camps.results),
+            _get("/campaigns/{campaign_id}/upload", up.upload_page),
+            _post("/campaigns/{campaign_id}/upload", up.receive),
+            _get("/uploads/{upload_id}", up.preview_page),
+            _post("/uploads/{upload_id}/import", up.start_import),
+            _get("/uploads/{upload_id}/progress", up.progress_page),
+            _get("/uploads/{upload_id}/progress.json", up.progress_json),
+            _get("/uploads/{upload_id}/rejects.csv", up.rejects),
+            _post("/campaigns/{campaign_id}/{action}", acts.campaign_action),
+            _post("/contacts/{contact_id:int}/{action}", acts.contact_action),
         ],
     )

@@ -1,68 +1,119 @@
-"""Who may use the web console: the holder of ``[ops] token``, and nobody when it is unset.
+"""Who is using the web console: a named token's holder (see :mod:`tokens`), logged in.
 
-A bearer header works for scripts. Browsers log in once with the token and get an HttpOnly
-session cookie: a random session id signed with the token (so rotating the token logs
-everyone out and no server-side store is needed). Every form POST must carry a CSRF token
-derived from that session and equal to the ``ce_ops_csrf`` cookie (double submit): another
-site can make the browser send the cookie, but cannot read it to fill the form.
+A bearer header works for scripts. Browsers log in once with a token and get an HttpOnly,
+SameSite=Strict session cookie (Secure when the public URL is https): a random session id,
+the token's name and scope, and when the session ends, signed with ``[ops] token`` (so no
+server-side store is needed, and rotating that token logs everyone out). The token itself
+is never in the cookie; a revoked token's sessions end at their next request (``web``
+checks the name against the token table). Every form POST carries a CSRF token derived
+from the session and equal to the ``ce_ops_csrf`` cookie (double submit): another site can
+make the browser send the cookie, but cannot read it to fill the form.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 
-from campaign_engine.config import OpsSettings
+from campaign_engine.config import Settings
+from campaign_engine.ops.tokens import Principal, Scope
 
 SESSION_COOKIE = "ce_ops_session"
 CSRF_COOKIE = "ce_ops_csrf"
 CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+COOKIE_PATH = "/ops"
 
 
-def _sign(token: str, purpose: str, value: str) -> str:
-    return hmac.new(token.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class WebSession:
+    sid: str
+    principal: Principal
+    expires_at: datetime
 
 
-def new_session(settings: OpsSettings) -> str:
-    """A cookie value for a fresh login."""
+def _key(settings: Settings) -> bytes:
+    return settings.ops.token.get_secret_value().encode()
+
+
+def _sign(key: bytes, purpose: str, value: str) -> str:
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+def new_session(settings: Settings, principal: Principal, now: datetime) -> str:
+    """A cookie value for a fresh login that lasts ``[ops] session_minutes``."""
     sid = secrets.token_urlsafe(24)
-    return f"{sid}.{_sign(settings.token.get_secret_value(), 'session', sid)}"
+    ends = int((now + timedelta(minutes=settings.ops.session_minutes)).timestamp())
+    body = f"{sid}.{_b64(principal.name)}.{principal.scope.value}.{ends}"
+    return f"{body}.{_sign(_key(settings), 'session', body)}"
 
 
-def token_matches(settings: OpsSettings, offered: str) -> bool:
-    token = settings.token.get_secret_value()
-    return bool(token) and hmac.compare_digest(offered.encode(), token.encode())
+def read_session(settings: Settings, request: Request, now: datetime) -> WebSession | None:
+    """The session of the request's cookie when valid and unexpired, else None."""
+    return read_session_value(settings, request.cookies.get(SESSION_COOKIE, ""), now)
 
 
-def session_id(settings: OpsSettings, request: Request) -> str | None:
-    """The session id of a valid cookie, else None."""
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    sid, _, signature = cookie.partition(".")
-    if not sid or not settings.enabled:
+def read_session_value(settings: Settings, cookie: str, now: datetime) -> WebSession | None:
+    """The session a cookie value holds when its signature is right and it has not expired."""
+    if not settings.ops.enabled:
         return None
-    expected = _sign(settings.token.get_secret_value(), "session", sid)
-    return sid if hmac.compare_digest(signature.encode(), expected.encode()) else None
+    body, _, signature = cookie.rpartition(".")
+    expected = _sign(_key(settings), "session", body)
+    if not body or not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    try:
+        sid, name, scope, ends = body.split(".")
+        expires_at = datetime.fromtimestamp(int(ends), UTC)
+        principal = Principal(_unb64(name), Scope(scope))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not sid or expires_at <= now:
+        return None
+    return WebSession(sid, principal, expires_at)
 
 
-def bearer_ok(settings: OpsSettings, request: Request) -> bool:
+def bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (any case), else None."""
     scheme, _, offered = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and token_matches(settings, offered.strip())
+    return offered.strip() if scheme.lower() == "bearer" else None
 
 
-def csrf_token(settings: OpsSettings, sid: str) -> str:
-    return _sign(settings.token.get_secret_value(), "csrf", sid)
+def csrf_token(settings: Settings, sid: str) -> str:
+    return _sign(_key(settings), "csrf", sid)
 
 
-def csrf_ok(settings: OpsSettings, request: Request, submitted: str) -> bool:
-    """The form's token equals the cookie's, and both belong to this session."""
-    sid = session_id(settings, request)
-    if sid is None:
-        return False
-    expected = csrf_token(settings, sid)
+def csrf_ok(settings: Settings, request: Request, session: WebSession, submitted: str) -> bool:
+    """The form's (or header's) token equals the cookie's, and both belong to ``session``."""
+    expected = csrf_token(settings, session.sid)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return hmac.compare_digest(submitted.encode(), expected.encode()) and hmac.compare_digest(
         cookie.encode(), expected.encode()
     )
+
+
+def cookie_options(settings: Settings, *, max_age: int | None = None) -> dict[str, Any]:
+    """HttpOnly, SameSite=Strict, under /ops; Secure when the server is public over https
+    (a browser on plain http would drop a Secure cookie and never stay logged in)."""
+    return {
+        "httponly": True,
+        "samesite": "strict",
+        "path": COOKIE_PATH,
+        "secure": settings.server.public_url.lower().startswith("https://"),
+        "max_age": max_age,
+    }

@@ -1,4 +1,5 @@
-"""Inline SVG charts for a campaign: calls per minute, and outcomes over time.
+"""Inline SVG charts for a campaign: calls per minute, outcomes over time, and progress
+(calls that reached an outcome, added up) over time.
 
 Plain SVG rectangles, no JavaScript library: the page stays light on a phone and renders
 the same in every browser. Data are attempts by the minute (or ten minutes) they were
@@ -90,9 +91,30 @@ def outcomes_over_time(rows: list[tuple[datetime, str | None]], *, buckets: int 
     return _svg("outcomes per 10 min, last 4 hours", "".join(parts)) + f"<p>{legend}</p>"
 
 
+def progress_over_time(rows: list[tuple[datetime, str | None]], *, buckets: int = 48) -> str:
+    """Calls that reached an outcome, added up per five minutes over the last four hours:
+    a line that flattens when the campaign stalls (paused, outside its windows)."""
+    size = timedelta(minutes=5)
+    start = utcnow() - size * buckets
+    counts = Counter(_bucket(at, start, size) for at, outcome in rows if outcome and at >= start)
+    running, points = 0, [f"0,{HEIGHT}"]
+    total = sum(counts.values()) or 1
+    for index in range(buckets):
+        running += counts[index]
+        points.append(
+            f"{(index + 1) * WIDTH / buckets:.1f},{HEIGHT - running / total * HEIGHT:.1f}"
+        )
+    line = (
+        f'<polyline points="{" ".join(points)}" fill="none" stroke="#1565c0" stroke-width="2" '
+        'vector-effect="non-scaling-stroke">'
+        f"<title>{sum(counts.values())} calls with an outcome</title></polyline>"
+    )
+    return _svg(f"calls with an outcome, added up, last 4 hours ({sum(counts.values())})", line)
+
+
 def _svg(title: str, body: str) -> str:
     return (
         f"<figure><figcaption>{escape(title)}</figcaption>"
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="none" role="img" '
         f'aria-label="{escape(title)}" style="background:#f5f5f5">{body}</svg></figure>'
     )

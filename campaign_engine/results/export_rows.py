@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from campaign_engine.contacts.columns import KEPT_PREFIX, is_kept
+
 CONTACT_FIELDS = (
     "contact_id",
     "phone",
@@ -56,6 +58,8 @@ ATTEMPT_FIELDS = (
 )
 
 VARIABLE_PREFIX = "var."
+# Columns kept at import for the export only (``contacts import --keep-column``).
+KEPT_HEADER_PREFIX = "kept."
 EXTRACTION_PREFIX = "extraction."
 
 
@@ -148,7 +152,12 @@ def csv_header(
     fields: Sequence[str], variables: Sequence[str], extraction: Sequence[str], *, transcript: bool
 ) -> list[str]:
     header = list(fields)
-    header += [VARIABLE_PREFIX + name for name in variables]
+    header += [
+        KEPT_HEADER_PREFIX + name.removeprefix(KEPT_PREFIX)
+        if is_kept(name)
+        else VARIABLE_PREFIX + name
+        for name in variables
+    ]
     header += [EXTRACTION_PREFIX + name for name in extraction]
     if transcript:
         header.append("transcript")

@@ -150,6 +150,25 @@ def test_the_agent_is_asked_for_its_variables_at_import_and_undeclared_columns_d
     assert stored(sqlite_url, campaign_id) == (1, ["name", "ce_attempt_id"])
 
 
+def test_a_kept_column_is_stored_for_the_export_while_the_agent_checks_the_rest(
+    tmp_path: Path, sqlite_url: str, vocobase_url: str
+) -> None:
+    vocobase = {"base_url": vocobase_url, "api_key": API_KEY}
+    cli = Cli(write_config(tmp_path / "engine.toml", sqlite_url, vocobase=vocobase))
+    campaign_id = cli.create()
+    (tmp_path / "list.csv").write_text("phone,name,CRM Id\n9876543210,Asha,C-9\n", "utf-8")
+
+    said = cli.ok("contacts", "import", campaign_id, "list.csv", "--keep-column", "CRM Id")
+    as_json = json.loads(
+        cli.ok("contacts", "import", campaign_id, "list.csv", "--keep-column", "crm id", "--json")
+    )
+    exported = cli.ok("results", "export", campaign_id, "--format", "csv")
+
+    assert "kept for the export, not sent to the agent: CRM Id" in said
+    assert as_json["kept_columns"] == ["CRM Id"] and as_json["variables"] == ["name"]
+    assert "kept.crm_id" in exported.splitlines()[0] and "C-9" in exported
+
+
 def test_checking_in_worker_processes_gives_the_same_summary(cli: Cli, tmp_path: Path) -> None:
     campaign_a, campaign_b = cli.create(), cli.create()
     rows = "".join(f"98765432{i:02d},P{i}\n" for i in range(12)) + "12345,bad\n9876543200,dup\n"

@@ -199,3 +199,24 @@ async def test_a_failing_lookup_propagates_and_stores_nothing(
             sessions, await _campaign(sessions, campaign_id), unreachable, remember=True
         )
     assert (await _campaign(sessions, campaign_id)).agent_variables is None
+
+
+def test_a_kept_column_never_counts_against_the_agent() -> None:
+    mapping = ColumnMapping.build(["Phone", "Name", "CRM Id"]).keeping(["CRM Id"])
+    fitted, dropped = fit_to_agent(mapping, ["name"])
+    assert fitted.variable_names == ("name", "kept:crm_id") and dropped == ()
+
+
+def test_an_edit_is_refused_for_a_variable_the_agent_does_not_declare_or_one_it_removes() -> None:
+    from campaign_engine.contacts.agent_contract import edit_refusal
+
+    declared = ["name", "due"]
+    assert edit_refusal(["name", "due"], ["name", "due", "kept:crm"], declared) is None
+    assert edit_refusal(["name"], ["name", "city"], None) is None
+    assert edit_refusal(["name", "due"], ["name", "due", "city"], declared) == (
+        "nothing changed; variables the agent does not declare: city "
+        "(the agent declares: name, due)"
+    )
+    assert edit_refusal(["name", "due"], ["name"], declared) == (
+        "nothing changed; variables the agent declares that nothing would supply: due"
+    )

@@ -202,3 +202,23 @@ def test_agent_check_ok_when_agent_declares_nothing_or_everything() -> None:
     assert check_against_agent(mapping, None).ok
     assert check_against_agent(mapping, ["name"]).ok
     assert check_against_agent(mapping, []).undeclared == ("name",)
+
+
+def test_a_kept_column_leaves_the_variables_and_is_stored_under_kept() -> None:
+    from campaign_engine.contacts.columns import KEPT_PREFIX, ColumnMapping, is_kept
+
+    mapping = ColumnMapping.build(["Phone", "Name", "CRM Id", "_note"]).keeping(["crm id", "_note"])
+    assert mapping.call_variables == ("name",)
+    assert mapping.kept_columns == ("CRM Id", "_note")
+    assert dict(mapping.variables)[2] == f"{KEPT_PREFIX}crm_id"
+    assert mapping.ignored == ()
+    assert is_kept("kept:crm_id") and not is_kept("crm_id")
+
+
+def test_the_phone_column_cannot_be_kept_aside() -> None:
+    from campaign_engine.contacts.columns import ColumnError, ColumnMapping
+
+    with pytest.raises(ColumnError, match="cannot keep 'Phone' aside: it is the phone column"):
+        ColumnMapping.build(["Phone", "Name"]).keeping(["Phone"])
+    with pytest.raises(ColumnError, match="kept column 'Nope' is not in the file"):
+        ColumnMapping.build(["Phone", "Name"]).keeping(["Nope"])

@@ -392,3 +392,19 @@ async def test_importing_into_a_finished_campaign_is_refused_and_writes_nothing(
 
     assert await count_contacts(sessions) == 0
     assert not rejects.exists()
+
+
+async def test_a_kept_column_is_stored_with_the_contact_but_not_checked_as_a_variable(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, new_campaign: NewCampaign
+) -> None:
+    campaign_id = await new_campaign(sessions, agent_variables=["first_name", "ce_attempt_id"])
+    path = write_csv(tmp_path / "a.csv", FIRST)
+
+    summary = await run_import(
+        sessions, campaign_id, path, keep=("City",), engine_variables=ENGINE_VARIABLES
+    )
+
+    assert (summary.imported, summary.variables, summary.kept) == (3, ("first_name",), ("City",))
+    assert summary.to_dict()["kept_columns"] == ["City"]
+    contacts = await contacts_of(sessions, campaign_id)
+    assert contacts["+919876543211"].variables == {"first_name": "Ravi", "kept:city": "Delhi"}

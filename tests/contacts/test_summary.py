@@ -46,6 +46,7 @@ def test_saved_keeps_how_rows_are_read_as_plain_json() -> None:
         dry_run=True,
         engine_variables=("ce_attempt_id",),
         drop_undeclared=True,
+        keep=("CRM Id",),
         workers=4,
         chunk_size=10,
         encoding="latin-1",
@@ -60,8 +61,10 @@ def test_saved_keeps_how_rows_are_read_as_plain_json() -> None:
         "engine_variables": ["ce_attempt_id"],
         "drop_undeclared": True,
         "vanity_numbers": False,
+        "keep": ["CRM Id"],
     }
     assert json.loads(json.dumps(saved)) == saved
+    assert ImportOptions.from_saved(saved).keep == ("CRM Id",)
 
 
 def test_saved_mapping_is_a_copy_not_the_options_own_dict() -> None:

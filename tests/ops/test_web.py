@@ -124,13 +124,14 @@ async def test_log_in_see_progress_requeue_from_the_retry_queue_and_see_the_audi
         paused = await client.post(f"/ops/campaigns/{cid}/pause", data={"csrf": _csrf(queue.text)})
 
     assert home.status_code == 200 and "0/2" in home.text and 'http-equiv="refresh"' in home.text
-    assert detail.text.count("<svg") == 2 and "<rect" in detail.text
+    assert detail.text.count("<svg") == 3 and "<rect" in detail.text and "<polyline" in detail.text
     assert "+919811111111" in queue.text and "busy: 1" in queue.text
     assert requeued.status_code == 303 and paused.status_code == 303
-    assert "retry-now" in log.text and "web" in log.text
+    assert "retry-now" in log.text and "<td>config</td>" in log.text
     async with console.sessions() as session:
         actions = [(e.action, e.actor, e.target_id) for e in await audit.entries(session)]
-    assert actions == [("pause", "web", cid), ("retry-now", "web", str(asha))]
+    # The [ops] token acts as the admin token named "config".
+    assert actions == [("pause", "config", cid), ("retry-now", "config", str(asha))]
 
 
 async def test_pages_reload_at_the_configured_pace_but_the_retry_queue_stays_put(
@@ -200,7 +201,7 @@ async def test_edit_variables_and_call_again_from_the_web_is_audited(console: Ru
         entries = [(e.action, e.actor) for e in await audit.entries(session)]
     assert contact is not None and contact.variables == {"name": "Asha K", "due": "5"}
     assert contact.next_attempt_at is not None and contact.next_attempt_at <= utcnow()
-    assert entries == [("edit-vars", "web")]
+    assert entries == [("edit-vars", "config")]
 
 
 async def test_bulk_requeue_by_reason_from_the_web_takes_the_issues_spelling(
@@ -209,15 +210,59 @@ async def test_bulk_requeue_by_reason_from_the_web_takes_the_issues_spelling(
     cid, _ = await _waiting_contact(console)
     async with _logged_in(console) as client:
         csrf = _csrf((await client.get(f"/ops/campaigns/{cid}")).text)
+        unconfirmed = await client.post(
+            f"/ops/campaigns/{cid}/requeue-reason", data={"csrf": csrf, "reason": "busy"}
+        )
         answers = [
             await client.post(
-                f"/ops/campaigns/{cid}/requeue-reason", data={"csrf": csrf, "reason": reason}
+                f"/ops/campaigns/{cid}/requeue-reason",
+                data={"csrf": csrf, "reason": reason, "confirm": "yes"},
             )
             for reason in ("busy", "rate-limited", "bogus")
         ]
 
+    # Without the ticked box it only asks (a form that posts again with confirm=yes).
+    assert (
+        unconfirmed.status_code == 200 and 'name="confirm" value="yes" required' in unconfirmed.text
+    )
     assert [answer.status_code for answer in answers] == [303, 303, 409]
-    assert "unknown reason &#x27;bogus&#x27;; one of no_answer, busy" in answers[2].text
+    assert "unknown reason &#39;bogus&#39;; one of no_answer, busy" in answers[2].text
     async with console.sessions() as session:
         entries = [(e.details["reason"], e.details["count"]) for e in await audit.entries(session)]
     assert entries == [("rate_limited", 0), ("busy", 1)]
+
+
+async def test_the_campaign_page_sets_its_priority_and_says_so_once(console: Runtime) -> None:
+    cid, _ = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        page = await client.get(f"/ops/campaigns/{cid}")
+        assert 'name="priority"' in page.text and 'value="1"' in page.text
+        set_to = await client.post(
+            f"/ops/campaigns/{cid}/priority", data={"csrf": _csrf(page.text), "priority": "4"}
+        )
+        after = await client.get(f"/ops/campaigns/{cid}")
+        again = await client.get(f"/ops/campaigns/{cid}")
+        refused = await client.post(
+            f"/ops/campaigns/{cid}/priority", data={"csrf": _csrf(page.text), "priority": "-2"}
+        )
+
+    assert set_to.status_code == 303
+    assert "priority set to 4" in after.text and 'value="4"' in after.text
+    assert "priority set to 4" not in again.text  # said once
+    assert refused.status_code == 409 and "priority must be from 1 to 1000" in refused.text
+    async with console.sessions() as session:
+        entries = [(e.action, e.details) for e in await audit.entries(session)]
+    assert entries == [("priority", {"from": 1, "to": 4})]
+
+
+async def test_call_again_now_says_when_the_contact_will_be_called(console: Runtime) -> None:
+    _, asha = await _waiting_contact(console)
+    async with _logged_in(console) as client:
+        page = await client.get(f"/ops/contacts/{asha}")
+        called = await client.post(
+            f"/ops/contacts/{asha}/retry-now", data={"csrf": _csrf(page.text)}
+        )
+        queue = await client.get("/ops/retries")
+
+    assert called.status_code == 303
+    assert f"contact {asha} is due now, called ahead of the queue" in queue.text

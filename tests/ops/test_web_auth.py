@@ -1,25 +1,40 @@
-"""The console's access rules: the token, signed session cookies and double-submit CSRF."""
+"""The console's session cookies (signed, expiring, naming the token and its scope), the
+bearer header, double-submit CSRF, and the cookie flags."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from datetime import UTC, datetime, timedelta
+
 from starlette.requests import Request
 
-from campaign_engine.config import OpsSettings
+from campaign_engine.config import Settings
+from campaign_engine.ops.tokens import Principal, Scope
 from campaign_engine.ops.web_auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
-    bearer_ok,
+    bearer,
+    cookie_options,
     csrf_ok,
     csrf_token,
     new_session,
-    session_id,
-    token_matches,
+    read_session,
+    read_session_value,
 )
 
 TOKEN = "s3cret-ops-token"
-ON = OpsSettings(token=SecretStr(TOKEN))
-OFF = OpsSettings()
+NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+ASHA = Principal("asha", Scope.OPERATE)
+
+
+def settings(token: str = TOKEN, *, minutes: int = 60, public_url: str = "http://x") -> Settings:
+    return Settings(
+        ops={"token": token, "session_minutes": minutes},  # type: ignore[arg-type]
+        server={"public_url": public_url},  # type: ignore[arg-type]
+    )
+
+
+ON = settings()
+OFF = settings("")
 
 
 def request(*, cookies: dict[str, str] | None = None, authorization: str | None = None) -> Request:
@@ -32,112 +47,98 @@ def request(*, cookies: dict[str, str] | None = None, authorization: str | None 
     return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
 
 
-def logged_in(settings: OpsSettings = ON) -> tuple[str, str]:
-    """A fresh session cookie and its session id."""
-    cookie = new_session(settings)
-    sid = session_id(settings, request(cookies={SESSION_COOKIE: cookie}))
-    assert sid is not None
-    return cookie, sid
+def test_a_session_names_the_token_and_its_scope_never_the_token_itself() -> None:
+    cookie = new_session(ON, ASHA, NOW)
+    found = read_session(ON, request(cookies={SESSION_COOKIE: cookie}), NOW)
+    assert found is not None and found.principal == ASHA
+    assert found.expires_at == NOW + timedelta(minutes=60)
+    assert TOKEN not in cookie and len(found.sid) >= 32
 
 
-def test_the_token_must_match_exactly() -> None:
-    assert token_matches(ON, TOKEN)
-    assert not token_matches(ON, TOKEN + "x")
-    assert not token_matches(ON, TOKEN.upper())
-    assert not token_matches(ON, "")
+def test_two_logins_get_different_sessions() -> None:
+    assert new_session(ON, ASHA, NOW) != new_session(ON, ASHA, NOW)
 
 
-def test_with_no_token_configured_nothing_matches_not_even_empty() -> None:
-    assert not OFF.enabled
-    assert not token_matches(OFF, "")
+def test_a_session_ends_after_the_configured_minutes() -> None:
+    cookie = new_session(settings(minutes=30), ASHA, NOW)
+    short = settings(minutes=30)
+    assert read_session_value(short, cookie, NOW + timedelta(minutes=29)) is not None
+    assert read_session_value(short, cookie, NOW + timedelta(minutes=30)) is None
 
 
-def test_a_bearer_header_with_the_token_is_accepted_in_any_scheme_case() -> None:
-    assert bearer_ok(ON, request(authorization=f"Bearer {TOKEN}"))
-    assert bearer_ok(ON, request(authorization=f"bearer {TOKEN}  "))
+def test_a_tampered_cookie_is_refused_even_a_raised_scope_or_later_end() -> None:
+    cookie = new_session(ON, Principal("ravi", Scope.READ), NOW)
+    body, _, signature = cookie.rpartition(".")
+    sid, name, scope, ends = body.split(".")
+    for forged in (
+        f"{sid}.{name}.admin.{ends}.{signature}",
+        f"{sid}.{name}.{scope}.{int(ends) + 86400}.{signature}",
+        f"{sid}x.{name}.{scope}.{ends}.{signature}",
+        f"{body}.{'0' * 64}",
+        body,
+        "",
+        ".abc",
+    ):
+        assert read_session_value(ON, forged, NOW) is None, forged
 
 
-def test_a_wrong_missing_or_other_scheme_authorization_is_refused() -> None:
-    assert not bearer_ok(ON, request())
-    assert not bearer_ok(ON, request(authorization="Bearer wrong"))
-    assert not bearer_ok(ON, request(authorization=f"Basic {TOKEN}"))
-    assert not bearer_ok(ON, request(authorization=TOKEN))
-    assert not bearer_ok(OFF, request(authorization="Bearer "))
-
-
-def test_a_new_session_cookie_is_a_random_id_and_its_signature() -> None:
-    first, second = new_session(ON), new_session(ON)
-    assert first != second
-    sid, dot, signature = first.partition(".")
-    assert dot == "." and len(sid) >= 32 and len(signature) == 64
-
-
-def test_a_session_cookie_issued_with_the_token_is_valid() -> None:
-    cookie, sid = logged_in()
-    assert cookie.startswith(sid + ".")
-
-
-def test_a_tampered_session_cookie_is_refused() -> None:
-    cookie = new_session(ON)
-    sid, _, signature = cookie.partition(".")
-    forged_id = f"{sid[:-1]}{'A' if sid[-1] != 'A' else 'B'}.{signature}"
-    assert session_id(ON, request(cookies={SESSION_COOKIE: forged_id})) is None
-    assert session_id(ON, request(cookies={SESSION_COOKIE: f"{sid}.{'0' * 64}"})) is None
-    assert session_id(ON, request(cookies={SESSION_COOKIE: sid})) is None
-
-
-def test_no_or_empty_session_cookie_is_no_session() -> None:
-    assert session_id(ON, request()) is None
-    assert session_id(ON, request(cookies={SESSION_COOKIE: ".abc"})) is None
-
-
-def test_rotating_the_token_logs_every_session_out() -> None:
-    cookie, _ = logged_in(ON)
-    rotated = OpsSettings(token=SecretStr("another-token"))
-    assert session_id(rotated, request(cookies={SESSION_COOKIE: cookie})) is None
+def test_rotating_the_ops_token_logs_every_session_out() -> None:
+    cookie = new_session(ON, ASHA, NOW)
+    assert read_session_value(settings("another-token"), cookie, NOW) is None
 
 
 def test_a_disabled_console_accepts_no_session_even_one_signed_with_the_empty_token() -> None:
-    cookie = new_session(OFF)
-    assert session_id(OFF, request(cookies={SESSION_COOKIE: cookie})) is None
+    cookie = new_session(OFF, ASHA, NOW)
+    assert read_session_value(OFF, cookie, NOW) is None
 
 
-def test_the_csrf_token_is_per_session_and_differs_from_the_session_signature() -> None:
-    cookie, sid = logged_in()
-    _, other = logged_in()
-    assert csrf_token(ON, sid) != csrf_token(ON, other)
-    assert csrf_token(ON, sid) != cookie.partition(".")[2]
-    assert csrf_token(ON, sid) == csrf_token(ON, sid)
+def test_a_bearer_header_gives_its_token_in_any_scheme_case() -> None:
+    assert bearer(request(authorization=f"Bearer {TOKEN}")) == TOKEN
+    assert bearer(request(authorization=f"bearer {TOKEN}  ")) == TOKEN
+    assert bearer(request(authorization=f"Basic {TOKEN}")) is None
+    assert bearer(request(authorization=TOKEN)) is None
+    assert bearer(request()) is None
 
 
 def test_a_form_with_the_sessions_csrf_token_in_both_cookie_and_field_passes() -> None:
-    cookie, sid = logged_in()
-    token = csrf_token(ON, sid)
-    assert csrf_ok(ON, request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: token}), token)
-
-
-def test_csrf_fails_when_the_field_is_missing_or_wrong() -> None:
-    cookie, sid = logged_in()
-    token = csrf_token(ON, sid)
+    cookie = new_session(ON, ASHA, NOW)
+    session = read_session_value(ON, cookie, NOW)
+    assert session is not None
+    token = csrf_token(ON, session.sid)
     sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: token})
-    assert not csrf_ok(ON, sent, "")
-    assert not csrf_ok(ON, sent, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1")
+    assert csrf_ok(ON, sent, session, token)
+    assert token != cookie.rpartition(".")[2]
 
 
-def test_csrf_fails_when_the_cookie_is_missing_even_with_the_right_field() -> None:
-    cookie, sid = logged_in()
-    token = csrf_token(ON, sid)
-    assert not csrf_ok(ON, request(cookies={SESSION_COOKIE: cookie}), token)
+def test_csrf_fails_when_the_field_or_cookie_is_missing_or_wrong() -> None:
+    cookie = new_session(ON, ASHA, NOW)
+    session = read_session_value(ON, cookie, NOW)
+    assert session is not None
+    token = csrf_token(ON, session.sid)
+    sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: token})
+    assert not csrf_ok(ON, sent, session, "")
+    assert not csrf_ok(ON, sent, session, token[:-1] + ("0" if token[-1] != "0" else "1"))
+    assert not csrf_ok(ON, request(cookies={SESSION_COOKIE: cookie}), session, token)
 
 
 def test_csrf_fails_with_another_sessions_token_in_cookie_and_field() -> None:
-    cookie, _ = logged_in()
-    _, other_sid = logged_in()
-    stolen = csrf_token(ON, other_sid)
-    assert not csrf_ok(ON, request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: stolen}), stolen)
+    cookie = new_session(ON, ASHA, NOW)
+    mine = read_session_value(ON, cookie, NOW)
+    other = read_session_value(ON, new_session(ON, ASHA, NOW), NOW)
+    assert mine is not None and other is not None
+    stolen = csrf_token(ON, other.sid)
+    sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: stolen})
+    assert not csrf_ok(ON, sent, mine, stolen)
 
 
-def test_csrf_fails_without_a_valid_session() -> None:
-    _, sid = logged_in()
-    token = csrf_token(ON, sid)
-    assert not csrf_ok(ON, request(cookies={CSRF_COOKIE: token}), token)
+def test_cookies_are_httponly_strict_under_ops_and_secure_only_behind_https() -> None:
+    plain = cookie_options(settings(public_url="http://10.0.0.5:8000"), max_age=60)
+    public = cookie_options(settings(public_url="HTTPS://calls.example.com"))
+    assert plain == {
+        "httponly": True,
+        "samesite": "strict",
+        "path": "/ops",
+        "secure": False,
+        "max_age": 60,
+    }
+    assert public["secure"] is True and public["samesite"] == "strict" and public["httponly"]

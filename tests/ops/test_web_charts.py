@@ -148,3 +148,23 @@ async def test_attempts_since_reads_the_campaigns_calls_claimed_since_the_moment
         ("", recent),
         ("completed", recent),
     ]
+
+
+def test_progress_over_time_adds_up_calls_with_an_outcome_to_the_top() -> None:
+    from campaign_engine.ops.web_charts import HEIGHT, progress_over_time
+
+    now = utcnow()
+    rows = [
+        (now - timedelta(minutes=100), "completed"),
+        (now - timedelta(minutes=50), "busy"),
+        (now - timedelta(minutes=20), None),  # still open: no outcome yet
+        (now - timedelta(hours=5), "completed"),  # before the window
+    ]
+    svg = progress_over_time(rows)
+    found = re.search(r'points="([^"]+)"', svg)
+    assert found is not None
+    heights = [float(point.split(",")[1]) for point in found.group(1).split()]
+    assert heights[0] == HEIGHT and heights[-1] == 0.0
+    assert sorted(heights, reverse=True) == heights  # it only ever goes up
+    assert len(set(heights)) == 3  # nothing, one call, both calls
+    assert "(2)" in svg
