@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from campaign_engine.ops import metrics, web
+from campaign_engine import api
+from campaign_engine.ops import metrics, metrics_access, web
 from campaign_engine.ops.signature_watch import SignatureFailureCounter
 from campaign_engine.runtime import Runtime
 from campaign_engine.webhooks.background import InboxProcessor
@@ -42,9 +43,28 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition, read from the database and Redis at scrape time."""
-    body = await metrics.render(request.app.state.runtime)
+    """Prometheus exposition, for a bearer of a token that may read it (metrics_access)."""
+    runtime: Runtime = request.app.state.runtime
+    if not await metrics_access.may_read(request, runtime):
+        return metrics_access.refusal()
+    body = await metrics.render(runtime)
     return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+async def private_metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition on the listener of its own (``[server] metrics_port``)."""
+    runtime: Runtime = request.app.state.runtime
+    if not await metrics_access.may_read_private(request, runtime):
+        return metrics_access.refusal()
+    body = await metrics.render(runtime)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+def create_metrics_app(runtime: Runtime) -> Starlette:
+    """An app serving only ``GET /metrics``, for an address only Prometheus reaches."""
+    app = Starlette(routes=[Route("/metrics", private_metrics_endpoint, methods=["GET"])])
+    app.state.runtime = runtime
+    return app
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -70,6 +90,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             web.mount(),
+            api.mount(),
         ],
         middleware=[Middleware(SignatureFailureCounter)],
         lifespan=lifespan,

@@ -12,6 +12,7 @@ from campaign_engine.config import (
     ConfigError,
     Settings,
     load_settings,
+    masked_url,
     resolve_config_path,
     with_overrides,
 )
@@ -157,6 +158,57 @@ previous_webhook_secrets = ["whsec_OLDSECRET"]
         assert "SUPERSECRET" not in text
         assert "OLDSECRET" not in text
     assert "**********" in repr(settings.vocobase)
+
+
+def test_repr_and_str_mask_the_database_redis_and_notification_passwords_and_every_token(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "engine.toml",
+        """
+[database]
+url = "postgresql+asyncpg://engine:DBPASSWORD@db.internal:5432/campaigns"
+[redis]
+url = "redis://:REDISPASSWORD@cache.internal:6379/0"
+[vocobase]
+api_key = "rg_live_APIKEY"
+webhook_secret = "whsec_WEBHOOKSECRET"
+[server]
+metrics_token = "METRICSTOKEN"
+[ops]
+token = "OPSTOKEN"
+[notifications]
+url = "https://hook:NOTIFYPASSWORD@crm.example/hook"
+secret = "NOTIFYSECRET"
+""",
+    )
+    settings = load_settings(path)
+
+    texts = [repr(settings), str(settings)]
+    texts += [f(getattr(settings, name)) for name in Settings.model_fields for f in (repr, str)]
+    for text in texts:
+        for secret in ("PASSWORD", "APIKEY", "WEBHOOKSECRET", "METRICSTOKEN", "OPSTOKEN",
+                       "NOTIFYSECRET"):  # fmt: skip
+            assert secret not in text, (secret, text)
+    assert "postgresql+asyncpg://engine:***@db.internal:5432/campaigns" in repr(settings)
+    assert "redis://:***@cache.internal:6379/0" in str(settings.redis)
+    # The values themselves are intact for the engine to use.
+    assert settings.database.url.endswith("engine:DBPASSWORD@db.internal:5432/campaigns")
+    assert settings.redis.url == "redis://:REDISPASSWORD@cache.internal:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://user:p%40ss@host/0", "redis://user:***@host/0"),
+        ("rediss://host:6380/0?password=secret&ssl=1", "rediss://host:6380/0?password=***&ssl=1"),
+        ("sqlite+aiosqlite:///./campaign-engine.db", "sqlite+aiosqlite:///./campaign-engine.db"),
+        ("postgresql+asyncpg://engine@db/campaigns", "postgresql+asyncpg://engine@db/campaigns"),
+    ],
+)
+def test_masked_url_hides_only_the_password(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
 
 
 def test_with_overrides_replaces_only_the_given_keys_and_validates_them() -> None:
@@ -327,3 +379,14 @@ def test_a_directory_named_campaign_engine_toml_is_not_taken_for_the_config(
     (tmp_path / "campaign-engine.toml").mkdir()
 
     assert resolve_config_path(None) is None
+
+
+def test_an_unknown_console_display_zone_is_refused_naming_it() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from campaign_engine.config import OpsSettings
+
+    assert OpsSettings(display_timezone="Asia/Kolkata").display_timezone == "Asia/Kolkata"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        OpsSettings(display_timezone="Mars/Olympus")

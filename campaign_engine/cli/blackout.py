@@ -1,4 +1,5 @@
-"""``campaign-engine blackout add|list|remove DATE [--campaign ID]``: days nobody is called."""
+"""``campaign-engine blackout add|list|remove DATE [--campaign ID]``: days nobody is called.
+Adding and removing are audited under ``--actor`` (default: the login running the command)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from campaign_engine.campaigns.blackouts import add_blackout, list_blackouts, remove_blackout
-from campaign_engine.cli.common import console, db_session, fail, print_json, run, settings_from
+from campaign_engine.cli.common import (
+    ACTOR_HELP,
+    actor_name,
+    console,
+    db_session,
+    fail,
+    print_json,
+    run,
+    settings_from,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
 CAMPAIGN = typer.Option(None, "--campaign", help="Only this campaign (default: every one).")
+ACTOR = typer.Option(None, "--actor", help=ACTOR_HELP)
 
 
 def _day(text: str) -> date:
@@ -34,6 +45,7 @@ def add(
     day: str = typer.Argument(..., metavar="DATE", help="YYYY-MM-DD, on the callee's clock."),
     campaign_id: str | None = CAMPAIGN,
     reason: str | None = typer.Option(None, "--reason", help="E.g. the holiday's name."),
+    actor: str | None = ACTOR,
 ) -> None:
     """Nobody is called on DATE (in one campaign, or in all)."""
     settings = settings_from(ctx)
@@ -41,7 +53,9 @@ def add(
 
     async def add_it() -> None:
         async with db_session(settings) as session:
-            await add_blackout(session, when, campaign_id=campaign_id, reason=reason)
+            await add_blackout(
+                session, when, campaign_id=campaign_id, reason=reason, actor=actor_name(actor)
+            )
 
     run(add_it)
     console.print(f"{when.isoformat()} is a blackout date for {_where(campaign_id)}")
@@ -81,6 +95,7 @@ def remove(
     ctx: typer.Context,
     day: str = typer.Argument(..., metavar="DATE", help="YYYY-MM-DD."),
     campaign_id: str | None = CAMPAIGN,
+    actor: str | None = ACTOR,
 ) -> None:
     """DATE is a calling day again."""
     settings = settings_from(ctx)
@@ -88,7 +103,7 @@ def remove(
 
     async def remove_it() -> None:
         async with db_session(settings) as session:
-            await remove_blackout(session, when, campaign_id=campaign_id)
+            await remove_blackout(session, when, campaign_id=campaign_id, actor=actor_name(actor))
 
     run(remove_it)
     console.print(f"{when.isoformat()} is no longer a blackout date for {_where(campaign_id)}")

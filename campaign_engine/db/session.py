@@ -2,6 +2,9 @@
 
 SQLite is shared by several processes (worker, scheduler, server), so every connection uses
 WAL and a generous busy timeout: writers wait for each other instead of failing.
+
+Every engine hides statement parameters from its errors and echo (``hide_parameters``): they
+are contacts' numbers, names and variables, and an error's text ends up in logs.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine with the per-backend settings the engine relies on."""
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it would cost a round trip per transaction on the hot path. A connection
     # that died meanwhile fails its statement once, and the pool replaces it.
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    return create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
