@@ -13,14 +13,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench import (
+    api_upload,
+    call_now,
     campaign_run,
     engine_overhead,
+    estimate_error,
+    fairness,
     ingest,
     limit_fidelity,
     makespan,
+    metrics_scrape,
     outcome_fidelity,
     scheduler_tick,
     slot_refill,
+    two_weeks,
     webhooks,
 )
 
@@ -34,6 +40,12 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "outcome_fidelity": outcome_fidelity.run,
     "makespan_efficiency": makespan.run,
     "slot_refill": slot_refill.run,
+    "two_weeks": two_weeks.run,
+    "estimate_error": estimate_error.run,
+    "fairness": fairness.run,
+    "call_now": call_now.run,
+    "metrics_scrape": metrics_scrape.run,
+    "api_upload": api_upload.run,
 }
 
 

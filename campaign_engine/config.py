@@ -5,16 +5,20 @@ Where the file comes from: ``--config PATH``, else env ``CAMPAIGN_ENGINE_CONFIG`
 over the file: ``VOCOBASE_API_KEY``, ``VOCOBASE_WEBHOOK_SECRET`` and
 ``CAMPAIGN_ENGINE_OPS_TOKEN`` set the secrets, and any key can be set as
 ``CAMPAIGN_ENGINE_<SECTION>__<KEY>`` (e.g. ``CAMPAIGN_ENGINE_DATABASE__URL``). Secrets are
-``SecretStr`` so they never show in logs or ``repr()``. A bad file is refused with an error
-that names the file, the key and the problem.
+``SecretStr``, and the passwords in the database, Redis and notification URLs are masked, so
+none of them shows in logs, ``repr()`` or ``str()``. A bad file is refused with an error that
+names the file, the key and the problem.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -43,12 +47,35 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (``user:PASSWORD@`` or ``?password=``) shown as ``***``."""
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        authority, slash, tail = rest.partition("/")
+        userinfo, at, host = authority.rpartition("@")
+        if at and ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            url = f"{scheme}://{user}:***@{host}{slash}{tail}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+class _MasksUrl(_Section):
+    """A section whose ``url`` may carry a password: ``repr()``/``str()`` mask it."""
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, masked_url(value) if name == "url" and isinstance(value, str) else value
+
+
 # The engine talks to its database through these async drivers only.
 ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 _DRIVER_ALIASES = {"postgres": "postgresql", "postgresql+psycopg2": "postgresql"}
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(_MasksUrl):
     url: str = "sqlite+aiosqlite:///./campaign-engine.db"
     echo: bool = False
 
@@ -75,7 +102,7 @@ class DatabaseSettings(_Section):
         return f"{scheme}://{rest}"
 
 
-class RedisSettings(_Section):
+class RedisSettings(_MasksUrl):
     url: str = "redis://127.0.0.1:6379/0"
     # Every key the engine writes starts with this, so several engines (or test runs) can
     # share one Redis without seeing each other's queues and limits.
@@ -112,6 +139,16 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8000"
     webhook_tolerance_seconds: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # /metrics on this server answers only `Authorization: Bearer <token>` with this token,
+    # the [ops] token or a named token of read scope (none set: nobody).
+    metrics_token: SecretStr = SecretStr("")
+    # A listener of its own serving only /metrics (for a private interface), in the process
+    # that runs the server; port 0: none. It asks for metrics_token when one is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The counts over whole tables (contacts by state, calls by outcome) are read at most
+    # this often per process; scrapes in between are answered from the last reading.
+    metrics_cache_seconds: float = Field(default=30.0, ge=0)
 
 
 class VocobaseLimits(_Section):
@@ -190,9 +227,19 @@ class DialerSettings(_Section):
 
 class SchedulerSettings(_Section):
     tick_seconds: float = Field(default=1.0, gt=0)
+    # Most contacts one campaign may have queued at once (and due rows read per dispatch).
     batch_size: int = Field(default=500, gt=0)
-    # A contact queued this long without being claimed is enqueued again (Redis lost it).
+    # A contact queued this long without being claimed goes back to waiting, and is
+    # dispatched again within the limits (Redis lost its job, or no worker took it).
     requeue_after_seconds: float = Field(default=60.0, gt=0)
+    # How often due contacts are dispatched (between ticks too): a freed slot or a "call
+    # now" waits at most about this long for its job.
+    dispatch_seconds: float = Field(default=0.1, gt=0)
+    # What is queued for a campaign is what its limits (and those it shares) can start
+    # within this many seconds: the rest stays in the database, never in Redis.
+    dispatch_ahead_seconds: float = Field(default=2.0, gt=0)
+    # The queue never holds more contacts than this many times the partner concurrency.
+    queue_bound_factor: float = Field(default=4.0, gt=0)
     # Look up a started call one by one (GET /calls/{id}) when its webhook has not come this
     # long after its claim and the listings of live calls could not tell whether it ended.
     reconcile_after_seconds: float = Field(default=120.0, ge=0)
@@ -220,9 +267,13 @@ class SchedulerSettings(_Section):
     # call duration plus the slot margin) is closed as "expired", whatever its state: no
     # attempt stays open forever. Until then the reconciler keeps asking GET /calls.
     expire_after_seconds: float = Field(default=600.0, ge=0)
+    # Any number of schedulers may run; one leads, under a lease this long, renewed every
+    # third of it. A standby takes over within about this long of the leader's death (at
+    # once when it stops gracefully); a leader that cannot renew stops leading at once.
+    leader_lease_seconds: float = Field(default=8.0, gt=0)
 
 
-class NotificationSettings(_Section):
+class NotificationSettings(_MasksUrl):
     """Results pushed to the operator's own URL, signed like Vocobase signs its webhooks."""
 
     # Empty: no notifications are recorded or sent.
@@ -272,10 +323,46 @@ class OpsSettings(_Section):
     token: SecretStr = SecretStr("")
     # How often the console's overview, campaign and audit pages reload themselves.
     refresh_seconds: int = Field(default=10, ge=1)
+    # A console login lasts this long; then the browser is asked to log in again.
+    session_minutes: int = Field(default=480, ge=1)
+    # Failed console logins one client address may make per minute; then 429 with
+    # Retry-After until the minute has passed.
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+    # Largest console form body read (a login, an action): larger ones get 413 unread.
+    max_form_bytes: int = Field(default=65_536, gt=0)
+    # Largest CSV the console's upload page takes (streamed to a file, never held whole).
+    max_upload_bytes: int = Field(default=536_870_912, gt=0)
+    # Where uploaded CSVs wait for their import ("": a folder in the system's temp dir).
+    # Every serve process of a host must see the same folder (hosts: a shared one).
+    upload_dir: str = ""
+    # The zone the console shows times in (an IANA name: "Asia/Kolkata"); a contact's own
+    # times are also shown in the callee's zone.
+    display_timezone: str = "UTC"
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Kolkata)"
+            ) from None
+        return value
 
     @property
     def enabled(self) -> bool:
         return bool(self.token.get_secret_value())
+
+
+class ApiSettings(_Section):
+    """The REST API under ``/api/v1`` (it takes the named tokens of ``campaign-engine tokens``;
+    its JSON bodies are limited by ``server.max_body_bytes``)."""
+
+    # A contact list uploaded through the API: streamed to disk, never held in memory.
+    upload_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # Where uploads, their progress and reject reports are kept (empty: the system's temp dir).
+    upload_dir: str = ""
 
 
 class Settings(BaseSettings):
@@ -295,6 +382,7 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -47,6 +47,9 @@ def _test_redis_url() -> str:
 
 TEST_REDIS_URL = _test_redis_url()
 TABLES = (
+    "scheduler_leader",
+    "idempotency_keys",
+    "api_tokens",
     "notifications",
     "audit_log",
     "suppressions",

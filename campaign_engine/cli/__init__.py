@@ -9,6 +9,7 @@ import typer
 from campaign_engine.cli import (
     blackout,
     campaign,
+    campaign_forecast,
     contacts,
     database,
     notifications,
@@ -16,6 +17,7 @@ from campaign_engine.cli import (
     processes,
     results,
     suppress,
+    tokens,
 )
 from campaign_engine.cli.common import setup_command_logging
 from campaign_engine.cli.demo import demo
@@ -45,12 +47,14 @@ def main_options(
 
 
 app.add_typer(campaign.app, name="campaign", help="Create, start and watch campaigns.")
+campaign_forecast.register(campaign.app)
 app.add_typer(blackout.app, name="blackout", help="Blackout dates: days nobody is called.")
 app.add_typer(contacts.app, name="contacts", help="Import contact lists.")
 app.add_typer(suppress.app, name="suppress", help="The do-not-call list: numbers and prefixes.")
 app.add_typer(database.app, name="db", help="Database schema (alembic migrations).")
 app.add_typer(results.app, name="results", help="Export campaign results (CSV, JSON Lines).")
 app.add_typer(notifications.app, name="notifications", help="The outbox of result notifications.")
+app.add_typer(tokens.app, name="tokens", help="Named API tokens: create, list, revoke.")
 app.add_typer(ops.app, name="ops", help="The operator's console: queues, limits, actions.")
 processes.register(app)
 app.command("demo")(demo)

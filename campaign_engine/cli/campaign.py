@@ -1,5 +1,5 @@
 """``campaign-engine campaign``: create, schedule, preflight, start, pause, resume, cancel,
-show, status, list.
+end (a recurring campaign), show, status, list.
 
 Every state change is recorded with the operator (``operator:<login>``) and the reason
 given with ``--reason``. Pausing withdraws the campaign's queued jobs at once.
@@ -27,6 +27,8 @@ from campaign_engine.campaigns.preset_warning import preset_warning
 from campaign_engine.campaigns.replan import zone_groups
 from campaign_engine.campaigns.schedule import Schedule
 from campaign_engine.campaigns.windows import local_date
+from campaign_engine.cli.campaign_forecast import partner_concurrency
+from campaign_engine.cli.campaign_priority import PRIORITY_HELP, priority_command
 from campaign_engine.cli.campaign_views import (
     print_overview,
     print_preflight,
@@ -39,12 +41,16 @@ from campaign_engine.config import Settings
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, utcnow
 from campaign_engine.keys import RedisKeys
+from campaign_engine.ops.priority import checked_priority
 from campaign_engine.states import CONTACT_FINAL, ContactState
 from campaign_engine.vocobase.client import VocobaseClient
 
 app = typer.Typer(no_args_is_help=True)
 
 REASON = typer.Option(None, "--reason", help="Why (recorded with the state change).")
+ACTOR = typer.Option(
+    None, "--actor", help="Who acts (default: operator:<login>); recorded with the change."
+)
 
 
 _OPEN = [state.value for state in ContactState if state not in CONTACT_FINAL]
@@ -66,8 +72,11 @@ async def _callee_zones(session: AsyncSession, campaign_id: str) -> list[tuple[s
     return [zones for _, zones, _ in sorted(groups, key=lambda group: -group[2])]
 
 
-def operator() -> str:
-    """Who acts: ``operator:<login>`` (recorded in the campaign's history)."""
+def operator(actor: str | None = None) -> str:
+    """Who acts: the ``--actor`` given, else ``operator:<login>`` (recorded in the campaign's
+    history and the audit log)."""
+    if actor:
+        return actor[:64]
     try:
         return f"operator:{getpass.getuser()}"[:64]
     except (KeyError, OSError):
@@ -92,11 +101,13 @@ def create(
     retry_file: Path | None = typer.Option(
         None, "--retry", help="Retry policy TOML (none: the defaults `campaign show` prints)."
     ),
+    priority: str | None = typer.Option(None, "--priority", help=PRIORITY_HELP),
 ) -> None:
     """Create a draft campaign and print its id."""
     settings = settings_from(ctx)
 
     async def create_it() -> str:
+        weight = checked_priority(priority) if priority is not None else None
         schedule = load_schedule(schedule_file) if schedule_file else None
         policy = load_retry_policy(retry_file) if retry_file else None
         for note in schedule.notes if schedule else ():
@@ -115,6 +126,8 @@ def create(
                 retry_policy=policy,
                 schedule=schedule,
             )
+            if weight is not None:
+                campaign.priority = weight
             return campaign.id
 
     typer.echo(run(create_it))
@@ -152,8 +165,16 @@ def _client(settings: Settings) -> VocobaseClient:
 
 
 async def _preflight(settings: Settings, campaign_id: str) -> Preflight:
+    concurrency = await partner_concurrency(settings)
     async with db_session(settings) as session:
-        return await preflight(session, campaign_id, settings.limits, utcnow())
+        return await preflight(
+            session,
+            campaign_id,
+            settings.limits,
+            utcnow(),
+            partner_concurrency=concurrency,
+            polling_share=settings.scheduler.reconcile_budget_share,
+        )
 
 
 @app.command("preflight")
@@ -176,6 +197,7 @@ def start(
     ctx: typer.Context,
     campaign_id: str,
     check: bool = typer.Option(True, help="Check provider and agent with Vocobase first."),
+    actor: str | None = ACTOR,
 ) -> None:
     """Start dialing (``scheduled`` if its schedule starts later); prints the preflight taken
     just before."""
@@ -190,7 +212,7 @@ def start(
                     session,
                     campaign_id,
                     client,
-                    actor=operator(),
+                    actor=operator(actor),
                     uncapped_call_seconds=settings.limits.uncapped_call_seconds,
                 )
                 return campaign.state
@@ -222,7 +244,9 @@ async def _withdraw(settings: Settings, job_ids: list[str]) -> None:
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+def pause(
+    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
+) -> None:
     """Pause now: queued jobs are withdrawn; calls already ringing finish and are recorded."""
     settings = settings_from(ctx)
 
@@ -230,7 +254,7 @@ def pause(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> 
         keys = RedisKeys(settings.redis.prefix)
         async with db_session(settings) as session:
             moved = await campaign_moves.pause(
-                session, campaign_id, keys=keys, actor=operator(), reason=reason
+                session, campaign_id, keys=keys, actor=operator(actor), reason=reason
             )
         await _withdraw(settings, moved.jobs)
 
@@ -239,24 +263,31 @@ def pause(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> 
 
 
 @app.command("resume")
-def resume(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+def resume(
+    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
+) -> None:
     """Resume a paused campaign."""
     settings = settings_from(ctx)
 
     async def resume_it() -> str:
         async with db_session(settings) as session:
             moved = await campaign_moves.resume(
-                session, campaign_id, actor=operator(), reason=reason
+                session, campaign_id, actor=operator(actor), reason=reason
             )
             return moved.state
 
     state = run(resume_it)
-    again = "running again" if state == "running" else f"{state} again (its schedule starts later)"
+    again = {
+        "running": "running again",
+        "ongoing": "ongoing again (every contact so far is final; it waits for its next pull)",
+    }.get(state, f"{state} again (its schedule starts later)")
     say(f"campaign {campaign_id} is {again}")
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) -> None:
+def cancel(
+    ctx: typer.Context, campaign_id: str, reason: str | None = REASON, actor: str | None = ACTOR
+) -> None:
     """Cancel: every contact not final is canceled (calls ringing finish and are recorded)."""
     settings = settings_from(ctx)
 
@@ -264,12 +295,54 @@ def cancel(ctx: typer.Context, campaign_id: str, reason: str | None = REASON) ->
         keys = RedisKeys(settings.redis.prefix)
         async with db_session(settings) as session:
             moved = await campaign_moves.cancel(
-                session, campaign_id, keys=keys, actor=operator(), reason=reason
+                session, campaign_id, keys=keys, actor=operator(actor), reason=reason
             )
         await _withdraw(settings, moved.jobs)
 
     run(cancel_it)
     say(f"campaign {campaign_id} is canceled")
+
+
+@app.command("end")
+def end(
+    ctx: typer.Context,
+    campaign_id: str,
+    reason: str | None = REASON,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    actor: str | None = ACTOR,
+) -> None:
+    """End a recurring campaign: its saved sources are forgotten (no more pulls) and it
+    completes once its contacts are final — at once when they all are."""
+    settings = settings_from(ctx)
+
+    async def end_it() -> dict[str, Any]:
+        async with db_session(settings) as session:
+            moved = await campaign_moves.end(
+                session, campaign_id, actor=operator(actor), reason=reason
+            )
+            campaign = await service.get_campaign(session, campaign_id)
+            return {
+                "id": campaign_id,
+                "state": moved.state.value,
+                "state_reason": campaign.state_reason,
+                "sources_forgotten": moved.sources_forgotten,
+                "contacts_closed": moved.contacts_closed,
+            }
+
+    data = run(end_it)
+    if as_json:
+        print_json(data)
+        return
+    if data["state"] == "completed":
+        say(f"campaign {campaign_id} ended: no more pulls; it is completed")
+    else:
+        say(
+            f"campaign {campaign_id} ended: no more pulls; it is {data['state']} and completes "
+            "once its contacts are final"
+        )
+
+
+app.command("priority")(priority_command)
 
 
 @app.command("show")
@@ -282,8 +355,15 @@ def show(
     settings = settings_from(ctx)
 
     async def read() -> dict[str, Any]:
+        concurrency = await partner_concurrency(settings)
         async with db_session(settings) as session:
-            return await campaign_overview(session, campaign_id)
+            return await campaign_overview(
+                session,
+                campaign_id,
+                limits=settings.limits,
+                partner_concurrency=concurrency,
+                polling_share=settings.scheduler.reconcile_budget_share,
+            )
 
     data = run(read)
     if as_json:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from campaign_engine import clock
 from campaign_engine.states import AttemptState, CampaignState, ContactState
 
 
@@ -59,7 +60,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the one injectable clock (:mod:`campaign_engine.clock`)."""
+    return clock.now()
 
 
 def new_uuid() -> str:
@@ -94,6 +96,8 @@ class Campaign(Base):
     retry_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Calling windows, days, blackout dates, start/end, preset (null: any time).
     schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Its weight when limits are shared with other campaigns (equal shares at 1 each).
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
@@ -118,6 +122,9 @@ class CampaignEvent(Base):
     __table_args__ = (Index("ix_campaign_events_campaign", "campaign_id", "created_at"),)
 
 
+_CALL_NOW = text("call_now_at IS NOT NULL")
+
+
 class Contact(Base):
     __tablename__ = "contacts"
 
@@ -137,11 +144,21 @@ class Contact(Base):
     # What kind of failure last_error is (a FailureKind), when the engine knows it.
     last_failure_kind: Mapped[str | None] = mapped_column(String(32))
     source_line: Mapped[int | None] = mapped_column(Integer)
+    # When an operator asked to call it now: dispatched ahead of every backlog until its
+    # next attempt is claimed (null: it waits its turn).
+    call_now_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
+        # The "call now" lane: only marked contacts are in it, so it stays tiny.
+        Index(
+            "ix_contacts_call_now",
+            "call_now_at",
+            sqlite_where=_CALL_NOW,
+            postgresql_where=_CALL_NOW,
+        ),
         # The scheduler's query: due contacts of one campaign, in one index range scan.
         Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
         # No index on the number alone: every lookup by number is within a campaign
@@ -151,6 +168,8 @@ class Contact(Base):
 
 # Attempts that never reached anyone do not hold their number: the retry reuses it.
 _NUMBERED = text("state NOT IN ('not_sent', 'lost')")
+# Open attempts (ATTEMPT_OPEN): a phone number is in at most one at a time, every campaign.
+_OPEN = text("state IN ('dialing', 'processing', 'started', 'unknown')")
 
 
 class CallAttempt(Base):
@@ -205,6 +224,15 @@ class CallAttempt(Base):
         Index("ix_call_attempts_campaign", "campaign_id", "state"),
         # Caps per number per day across all campaigns.
         Index("ix_call_attempts_number_day", "to_number", "claimed_at"),
+        # One call per number at a time, across campaigns: the claim checks it holding the
+        # number; this index is the backstop nothing can race (migration 0006).
+        Index(
+            "uq_call_attempts_open_number",
+            "to_number",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
         UniqueConstraint("call_id", name="uq_call_attempts_call_id"),
         UniqueConstraint("session_id", name="uq_call_attempts_session_id"),
     )
@@ -334,3 +362,62 @@ class AuditEntry(Base):
         Index("ix_audit_log_target", "target_type", "target_id"),
         Index("ix_audit_log_created", "created_at"),
     )
+
+
+class ApiToken(Base):
+    """A named token for the API and the console: a scope, and only the SHA-256 of the token
+    (see :mod:`campaign_engine.ops.tokens`)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # read | operate | admin (campaign_engine.ops.tokens.Scope)
+    scope: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+        UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+    )
+
+
+class IdempotencyKey(Base):
+    """The stored answer to a POST sent with an ``Idempotency-Key``: a retry with the same
+    key (and the same body) gets it again instead of creating anything twice."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The token's name: keys are per caller, so two callers never see each other's answers.
+    principal: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("principal", "key", name="uq_idempotency_keys_principal_key"),
+    )
+
+
+class SchedulerLeader(Base):
+    """Who leads the schedulers, and the fencing token of that leadership (one row per
+    name). The token only grows: each new leader takes the next one, and every transaction a
+    scheduler commits checks it still holds it (:mod:`campaign_engine.control.leadership`)."""
+
+    __tablename__ = "scheduler_leader"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
+    # host:pid of the process that took the token.
+    holder: Mapped[str] = mapped_column(String(255))
+    since: Mapped[datetime]
+    renewed_at: Mapped[datetime]

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 from redis.asyncio import Redis
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from campaign_engine.cli import app
+from campaign_engine.control import campaign_moves
+from campaign_engine.db.models import Contact
 from campaign_engine.dialer.scheduler import Scheduler
 from campaign_engine.runtime import Runtime
 from tests.conftest import TEST_REDIS_URL, engine_settings
@@ -177,7 +181,9 @@ def test_a_pinned_zone_under_a_callee_clock_preset_is_warned_about(cli: Cli) -> 
 
 def queue_everything(sqlite_url: str, redis_prefix: str) -> int:
     async def enqueue() -> int:
-        runtime = await Runtime.open(engine_settings(sqlite_url, redis_prefix))
+        # A key rate that lets all of them start at once (the default lets one).
+        limits = {"vocobase": {"calls_per_minute": 6000}}
+        runtime = await Runtime.open(engine_settings(sqlite_url, redis_prefix, limits=limits))
         try:
             return await Scheduler(runtime).enqueue_due()
         finally:
@@ -261,4 +267,92 @@ def test_resuming_a_campaign_paused_before_its_start_says_it_is_scheduled(cli: C
     resumed = cli.ok("campaign", "resume", campaign_id)
     assert resumed.stdout.strip() == (
         f"campaign {campaign_id} is scheduled again (its schedule starts later)"
+    )
+
+
+def finish_and_settle(sqlite_url: str, redis_prefix: str, campaign_id: str) -> list[str]:
+    """Every contact of the campaign completed, then the scheduler's completion step."""
+
+    async def settle() -> list[str]:
+        runtime = await Runtime.open(engine_settings(sqlite_url, redis_prefix))
+        try:
+            async with runtime.sessions() as session, session.begin():
+                await session.execute(
+                    update(Contact)
+                    .where(Contact.campaign_id == campaign_id)
+                    .values(state="completed", next_attempt_at=None)
+                )
+            async with runtime.sessions() as session, session.begin():
+                return await campaign_moves.complete_finished(session)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(settle())
+
+
+def test_a_recurring_campaign_shows_ongoing_and_campaign_end_completes_it(
+    cli: Cli, sqlite_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    crm = tmp_path / "crm.db"
+    with sqlite3.connect(crm) as connection:
+        connection.execute("CREATE TABLE leads (phone TEXT, name TEXT)")
+        connection.execute("INSERT INTO leads VALUES ('+919876543210', 'Asha')")
+    campaign_id = cli.create()
+    cli.ok(
+        "contacts", "import", campaign_id, "--from-sql", "SELECT phone, name FROM leads",
+        "--source-url", f"sqlite:///{crm}", "--save-source",
+    )  # fmt: skip
+    cli.ok("campaign", "start", campaign_id, "--no-check")
+
+    assert finish_and_settle(sqlite_url, redis_prefix, campaign_id) == []
+
+    status = json.loads(cli.ok("campaign", "status", campaign_id, "--json").stdout)
+    assert status["state"] == "ongoing"
+    assert status["state_reason"].startswith("every contact so far is final; next pull due ")
+    assert status["state_reason"].endswith(" UTC")
+    listed = json.loads(cli.ok("campaign", "list", "--json").stdout)
+    assert [(c["state"], c["reason"]) for c in listed] == [("ongoing", status["state_reason"])]
+    assert "ongoing" in cli.ok("campaign", "status", campaign_id).stdout
+
+    ended = json.loads(cli.ok("campaign", "end", campaign_id, "--json").stdout)
+
+    assert ended == {
+        "id": campaign_id,
+        "state": "completed",
+        "state_reason": "ended by operator",
+        "sources_forgotten": 1,
+        "contacts_closed": 0,
+    }
+    assert cli.show(campaign_id)["events"][-1]["actor"].startswith("operator")
+    assert json.loads(cli.ok("contacts", "sources", campaign_id, "--json").stdout) == []
+    again = cli("campaign", "end", campaign_id)
+    assert again.exit_code == 1
+    assert again.stderr == (
+        f"error: campaign {campaign_id} is completed; only a started campaign can be ended\n"
+    )
+
+
+def test_ending_a_campaign_with_contacts_left_says_it_completes_once_they_are_final(
+    cli: Cli, tmp_path: Path
+) -> None:
+    crm = tmp_path / "crm.db"
+    with sqlite3.connect(crm) as connection:
+        connection.execute("CREATE TABLE leads (phone TEXT, name TEXT)")
+        connection.execute("INSERT INTO leads VALUES ('+919876543210', 'Asha')")
+    campaign_id = cli.create()
+    cli.ok(
+        "contacts", "import", campaign_id, "--from-sql", "SELECT phone, name FROM leads",
+        "--source-url", f"sqlite:///{crm}", "--save-source",
+    )  # fmt: skip
+    cli.ok("campaign", "start", campaign_id, "--no-check")
+
+    ended = cli.ok("campaign", "end", campaign_id, "--reason", "season over")
+
+    assert ended.stdout.strip() == (
+        f"campaign {campaign_id} ended: no more pulls; it is running and completes once its "
+        "contacts are final"
+    )
+    status = json.loads(cli.ok("campaign", "status", campaign_id, "--json").stdout)
+    assert status["state_reason"] == (
+        "ended by operator: season over; completes when its contacts are final"
     )

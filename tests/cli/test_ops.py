@@ -87,3 +87,19 @@ def test_requeue_by_an_unknown_reason_is_refused_naming_the_reasons(cli: Cli) ->
     error = one_line_error(cli("requeue-reason", cid, "bogus"))
 
     assert "unknown reason 'bogus'; one of no_answer, busy, voicemail" in error
+
+
+def test_call_now_answers_say_when_in_text_and_json(cli: Cli, sqlite_url: str) -> None:
+    cid, asha = _seed(sqlite_url)
+
+    answer = cli.json("retry-now", str(asha))
+    assert (answer["contact_id"], answer["now"], answer["held"]) == (asha, True, None)
+    assert answer["due_at"] is not None
+    edited = cli.json("edit-vars", str(asha), "--set", "name=Asha")
+    assert edited["variables"] == {"name": "Asha"} and edited["call"]["now"] is True
+    code, out, err = cli.run("edit-vars", str(asha), "--set", "name=Asha")
+    assert code == 0 and json.loads(out) == {"name": "Asha"}
+    assert "is due now, called ahead of the queue" in err
+    requeued = cli.json("requeue-reason", cid, "no_answer")
+    assert (requeued["count"], requeued["now"]) == (1, 1)
+    assert [c["contact_id"] for c in requeued["contacts"]] == [asha]

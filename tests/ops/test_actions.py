@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from campaign_engine.campaigns.schedule import parse_schedule
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, Contact, Suppression, utcnow
 from campaign_engine.journal import audit
 from campaign_engine.ops import actions
 from campaign_engine.runtime import Runtime
+from tests.campaigns.support import WEEKDAYS_10_TO_13
 from tests.ops import seed
 
 LATER = timedelta(hours=2)
@@ -38,10 +40,13 @@ async def test_retry_now_makes_a_waiting_contact_due_now(runtime: Runtime) -> No
             next_attempt_at=utcnow() + LATER,
         )  # fmt: skip
     async with runtime.sessions() as session, session.begin():
-        await actions.retry_now(session, asha.id, actor="asha-ops")
+        answer = await actions.retry_now(session, asha.id, actor="asha-ops")
 
+    assert answer.now and answer.held is None
     after = await _contact(runtime, asha.id)
     assert after.next_attempt_at is not None and after.next_attempt_at <= utcnow()
+    # Marked for the lane the scheduler serves ahead of every backlog.
+    assert after.call_now_at is not None
     entry = await _only_entry(runtime)
     assert (entry.actor, entry.action, entry.target_type, entry.target_id) == (
         "asha-ops", "retry-now", "contact", str(asha.id),
@@ -57,7 +62,7 @@ async def test_retry_now_brings_an_exhausted_contact_back_keeping_its_attempts(
             session, cid, "+919811111111", state="exhausted", attempts_count=3
         )
     async with runtime.sessions() as session, session.begin():
-        assert await actions.retry_now(session, spent.id, actor="ops") == "exhausted"
+        assert (await actions.retry_now(session, spent.id, actor="ops")).from_state == "exhausted"
 
     after = await _contact(runtime, spent.id)
     assert (after.state, after.attempts_count) == ("retrying", 3)
@@ -156,9 +161,10 @@ async def test_requeue_reason_takes_waiting_and_given_up_contacts_of_that_reason
             next_attempt_at=later,
         )  # fmt: skip
     async with runtime.sessions() as session, session.begin():
-        count = await actions.requeue_reason(session, cid, "failed", actor="ops")
+        answers = await actions.requeue_reason(session, cid, "failed", actor="ops")
 
-    assert count == 2
+    assert [a.contact_id for a in answers] == [waiting.id, rejected.id]
+    assert all(answer.now for answer in answers)
     assert (await _contact(runtime, rejected.id)).state == "retrying"
     waited = await _contact(runtime, waiting.id)
     assert waited.next_attempt_at is not None and waited.next_attempt_at <= utcnow()
@@ -186,9 +192,9 @@ async def test_requeue_rate_limited_takes_429_refusals_by_kind_not_a_number_hold
             last_failure_kind="rate_limited",
         )  # fmt: skip
     async with runtime.sessions() as session, session.begin():
-        count = await actions.requeue_reason(session, cid, "rate-limited", actor="ops")
+        answers = await actions.requeue_reason(session, cid, "rate-limited", actor="ops")
 
-    assert count == 1
+    assert [a.contact_id for a in answers] == [refused.id]
     due = await _contact(runtime, refused.id)
     assert due.next_attempt_at is not None and due.next_attempt_at <= utcnow()
     assert (await _contact(runtime, capped.id)).next_attempt_at == later
@@ -212,3 +218,86 @@ async def test_pausing_from_the_console_unqueues_and_is_audited(runtime: Runtime
         assert campaign is not None and campaign.state == "paused"
     entry = await _only_entry(runtime)
     assert (entry.action, entry.details["contacts_withdrawn"]) == ("pause", 1)
+
+
+async def test_a_call_now_outside_the_callees_window_says_when_it_will_be(
+    runtime: Runtime,
+) -> None:
+    # Monday 3 June 2030, 00:00 UTC is 05:30 in Kolkata: its 10:00-13:00 window opens at
+    # 04:30 UTC.
+    monday = datetime(2030, 6, 3, tzinfo=UTC)
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == cid)
+            .values(schedule=parse_schedule(WEEKDAYS_10_TO_13).to_json())
+        )
+        asha = await seed.contact(
+            session, cid, "+919811111111", state="exhausted", attempts_count=2,
+            timezones=["Asia/Calcutta"],
+        )  # fmt: skip
+    async with runtime.sessions() as session, session.begin():
+        answer = await actions.retry_now(session, asha.id, actor="ops", now=monday)
+
+    opens = datetime(2030, 6, 3, 4, 30, tzinfo=UTC)
+    assert (answer.now, answer.due_at) == (False, opens)
+    assert answer.held is not None
+    assert answer.when().startswith("will be called at 2030-06-03T04:30:00+00:00 (")
+    after = await _contact(runtime, asha.id)
+    # Waits for its window, then goes first.
+    assert (after.state, after.next_attempt_at, after.call_now_at) == ("retrying", opens, monday)
+
+
+async def test_edit_vars_and_requeue_answer_when_each_contact_is_called(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(session, cid, "+919811111111", state="failed")
+    async with runtime.sessions() as session, session.begin():
+        variables, answer = await actions.edit_variables(
+            session, asha.id, actor="ops", values={"name": "Asha"}
+        )
+
+    assert variables == {"name": "Asha"}
+    assert (answer.contact_id, answer.from_state, answer.now) == (asha.id, "failed", True)
+    assert (await _contact(runtime, asha.id)).call_now_at is not None
+
+
+async def test_a_call_now_in_a_paused_campaign_says_it_waits_for_the_campaign(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        asha = await seed.contact(session, cid, "+919811111111", state="failed")
+        await campaign_moves.pause(session, cid, keys=runtime.keys, actor="lead")
+    async with runtime.sessions() as session, session.begin():
+        answer = await actions.retry_now(session, asha.id, actor="ops")
+
+    assert (answer.now, answer.due_at) == (False, None)
+    assert (
+        answer.when()
+        == "is not called now: campaign paused: called ahead of the queue once it runs"
+    )
+
+
+async def test_edit_vars_refuses_a_variable_the_agent_does_not_declare_and_changes_nothing(
+    runtime: Runtime,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        cid = await seed.campaign(session)
+        campaign = await session.get(Campaign, cid)
+        assert campaign is not None
+        campaign.agent_variables = ["name", "ce_attempt_id"]
+        asha = await seed.contact(
+            session, cid, "+919811111111", state="failed", variables={"name": "Asha"}
+        )
+    with pytest.raises(actions.ActionError, match="agent does not declare: city"):
+        async with runtime.sessions() as session, session.begin():
+            await actions.edit_variables(session, asha.id, actor="ops", values={"city": "Pune"})
+
+    after = await _contact(runtime, asha.id)
+    assert (after.variables, after.state) == ({"name": "Asha"}, "failed")
+    async with runtime.sessions() as session:
+        assert await audit.entries(session) == []
