@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-smoke clean
+.PHONY: install demo test lint bench bench-smoke chaos chaos-short clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "campaign-engine needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -31,6 +31,14 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
+
+# The chaos soak (README, "Chaos soak"): minutes of faults on one host, then on several
+# network hosts (needs root); JSON lines like the benchmarks. chaos-short is CI's ~15 s form.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
+
+chaos-short: $(STAMP)
+	$(BIN)/python -m chaos --short
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
