@@ -232,8 +232,8 @@ class SchedulerSettings(_Section):
     # A contact queued this long without being claimed goes back to waiting, and is
     # dispatched again within the limits (Redis lost its job, or no worker took it).
     requeue_after_seconds: float = Field(default=60.0, gt=0)
-    # How often due contacts are dispatched (between ticks too): a freed slot or a "call
-    # now" waits at most about this long for its job.
+    # How often due contacts are dispatched (between ticks too): a "call now" waits at most
+    # about this long for its job; a freed slot wakes a round at once.
     dispatch_seconds: float = Field(default=0.1, gt=0)
     # What is queued for a campaign is what its limits (and those it shares) can start
     # within this many seconds: the rest stays in the database, never in Redis.
@@ -318,7 +318,9 @@ class ComplianceSettings(_Section):
 
 
 class OpsSettings(_Section):
-    """The operator's console: off until a token is set (better in CAMPAIGN_ENGINE_OPS_TOKEN)."""
+    """The operator's console. ``token`` logs in as the admin ``config`` (better in
+    CAMPAIGN_ENGINE_OPS_TOKEN); named tokens log in too, so the console is off only while
+    neither exists. ``enabled``: whether this token is set."""
 
     token: SecretStr = SecretStr("")
     # How often the console's overview, campaign and audit pages reload themselves.
@@ -330,11 +332,11 @@ class OpsSettings(_Section):
     login_attempts_per_minute: int = Field(default=5, ge=1)
     # Largest console form body read (a login, an action): larger ones get 413 unread.
     max_form_bytes: int = Field(default=65_536, gt=0)
-    # Largest CSV the console's upload page takes (streamed to a file, never held whole).
-    max_upload_bytes: int = Field(default=536_870_912, gt=0)
-    # Where uploaded CSVs wait for their import ("": a folder in the system's temp dir).
-    # Every serve process of a host must see the same folder (hosts: a shared one).
-    upload_dir: str = ""
+    # Aliases of [api] upload_max_bytes and [api] upload_dir: the console and the API keep
+    # uploads in one store under one pair of settings. Either spelling sets the one setting
+    # (both at once must agree); once loaded, these read the same values as [api]'s.
+    max_upload_bytes: int | None = Field(default=None, gt=0, exclude=True)
+    upload_dir: str | None = Field(default=None, exclude=True)
     # The zone the console shows times in (an IANA name: "Asia/Kolkata"); a contact's own
     # times are also shown in the callee's zone.
     display_timezone: str = "UTC"
@@ -359,10 +361,40 @@ class ApiSettings(_Section):
     """The REST API under ``/api/v1`` (it takes the named tokens of ``campaign-engine tokens``;
     its JSON bodies are limited by ``server.max_body_bytes``)."""
 
-    # A contact list uploaded through the API: streamed to disk, never held in memory.
+    # Largest contact list uploaded through the API or the console (streamed to disk, never
+    # held in memory); alias [ops] max_upload_bytes.
     upload_max_bytes: int = Field(default=2 * 1024**3, gt=0)
-    # Where uploads, their progress and reject reports are kept (empty: the system's temp dir).
+    # Where uploads (API and console alike), their progress and reject reports are kept
+    # ("": a folder in the system's temp dir); alias [ops] upload_dir. Every serve process
+    # must see the same folder (several hosts: a shared one).
     upload_dir: str = ""
+
+
+# [ops] key → the [api] setting it is another spelling of.
+UPLOAD_ALIASES = {"max_upload_bytes": "upload_max_bytes", "upload_dir": "upload_dir"}
+
+
+def _move_upload_aliases(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``[ops]``'s upload aliases moved to the ``[api]`` keys they spell
+    (refused when both spellings are given with different values)."""
+    ops, api = data.get("ops"), data.get("api")
+    if not isinstance(ops, dict) or not any(alias in ops for alias in UPLOAD_ALIASES):
+        return data
+    ops = dict(ops)
+    api = dict(api) if isinstance(api, dict) else {}
+    for alias, name in UPLOAD_ALIASES.items():
+        if alias not in ops:
+            continue
+        given = ops.pop(alias)
+        if given is None:
+            continue
+        if name in api and str(api[name]) != str(given):
+            raise ValueError(
+                f"ops.{alias} is an alias of api.{name} and they differ "
+                f"({given!r} and {api[name]!r}): set one of them"
+            )
+        api[name] = given
+    return {**data, "ops": ops, "api": api}
 
 
 class Settings(BaseSettings):
@@ -383,6 +415,17 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_upload_setting(cls, data: Any) -> Any:
+        return _move_upload_aliases(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _aliases_read_the_setting(self) -> Settings:
+        for alias, name in UPLOAD_ALIASES.items():
+            object.__setattr__(self.ops, alias, getattr(self.api, name))
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -456,6 +499,8 @@ def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
     (the environment already had its say in ``settings``).
     """
     data = settings.model_dump()
+    moved = _move_upload_aliases({"ops": sections.get("ops", {}), "api": sections.get("api", {})})
+    sections = {**sections, **{key: moved[key] for key in ("ops", "api") if moved[key]}}
     for section, values in sections.items():
         data[section] = {**data[section], **values}
     try:

@@ -201,7 +201,7 @@ class Services:
             said.append(
                 f"console {public}/ops/"
                 if settings.ops.enabled
-                else "console off (set [ops] token)"
+                else f"console {public}/ops/ (named tokens: campaign-engine tokens create)"
             )
             if self.metrics_server is not None:
                 metrics_host = settings.server.metrics_host

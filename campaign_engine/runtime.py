@@ -10,13 +10,16 @@ import asyncio
 from dataclasses import dataclass, field
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from campaign_engine.config import ConfigError, Settings
 from campaign_engine.db.session import create_engine, session_factory
 from campaign_engine.keys import RedisKeys
-from campaign_engine.limits.adaptive import LimitStateCache
+from campaign_engine.limits.adaptive import LimitStateCache, read_limit_state
 from campaign_engine.limits.limiter import Limiter
+from campaign_engine.limits.plan import effective_concurrency
 from campaign_engine.vocobase.client import VocobaseClient
 
 
@@ -65,3 +68,20 @@ class Runtime:
         await self.vocobase.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+async def partner_concurrency(settings: Settings, redis: Redis | None = None) -> int:
+    """The partner concurrency the dialer would respect now: what Vocobase's answers taught
+    the engine (kept in Redis), else the configured one; Redis unreachable: the configured
+    one. The CLI (its own connection) and the API's preflight (the server's pool) ask here,
+    so both plan with the same number."""
+    own = redis is None
+    client = Redis.from_url(settings.redis.url) if redis is None else redis
+    try:
+        state = await read_limit_state(client, RedisKeys(settings.redis.prefix))
+        return state.concurrency(settings.limits)
+    except (RedisError, OSError):
+        return effective_concurrency(settings.limits, None)
+    finally:
+        if own:
+            await client.aclose()

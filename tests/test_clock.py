@@ -18,7 +18,7 @@ PACKAGE = Path(clock.__file__).parent
 _WALL_CLOCK = re.compile(r"datetime\.now\(|datetime\.utcnow\(|date\.today\(|time\.time\(")
 # Real waits and real files: a Retry-After date, and upload files' ages (their mtimes are
 # the file system's wall clock, which a driven clock must not be compared with).
-_ALLOWED = {"clock.py", "vocobase/errors.py", "ops/web_upload_store.py"}
+_ALLOWED = {"clock.py", "vocobase/errors.py", "ops/upload_store.py"}
 
 
 def test_utcnow_reads_the_injected_clock_and_the_system_clock_comes_back_after() -> None:

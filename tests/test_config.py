@@ -390,3 +390,34 @@ def test_an_unknown_console_display_zone_is_refused_naming_it() -> None:
     assert OpsSettings(display_timezone="Asia/Kolkata").display_timezone == "Asia/Kolkata"
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         OpsSettings(display_timezone="Mars/Olympus")
+
+
+def test_the_ops_upload_keys_are_aliases_of_the_one_api_pair(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.toml", '[ops]\nmax_upload_bytes = 1000\nupload_dir = "/up"\n')
+
+    settings = load_settings(path)
+
+    assert (settings.api.upload_max_bytes, settings.api.upload_dir) == (1000, "/up")
+    assert (settings.ops.max_upload_bytes, settings.ops.upload_dir) == (1000, "/up")
+
+
+def test_an_upload_key_given_in_both_spellings_must_agree(tmp_path: Path) -> None:
+    same = write(tmp_path / "same.toml", '[ops]\nupload_dir = "/up"\n[api]\nupload_dir = "/up"\n')
+    differ = write(tmp_path / "differ.toml", '[ops]\nupload_dir = "/a"\n[api]\nupload_dir = "/b"\n')
+
+    assert load_settings(same).api.upload_dir == "/up"
+    with pytest.raises(ConfigError, match=r"ops\.upload_dir is an alias of api\.upload_dir"):
+        load_settings(differ)
+
+
+def test_the_upload_alias_works_from_the_environment_and_in_overrides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAMPAIGN_ENGINE_OPS__MAX_UPLOAD_BYTES", "4096")
+
+    from_env = load_settings(None)
+    overridden = with_overrides(from_env, ops={"upload_dir": "/over"})
+
+    assert from_env.api.upload_max_bytes == 4096
+    assert (overridden.api.upload_dir, overridden.api.upload_max_bytes) == ("/over", 4096)
+    assert overridden.ops.upload_dir == "/over"

@@ -23,6 +23,7 @@ from campaign_engine.db.models import Campaign, utcnow
 from campaign_engine.journal.audit import record
 from campaign_engine.ops.priority import checked_priority
 from campaign_engine.ops.tokens import Scope
+from campaign_engine.runtime import partner_concurrency
 from campaign_engine.states import CampaignState
 
 TAG = "campaigns"
@@ -286,12 +287,14 @@ class PreflightOut(BaseModel):
 
 
 async def preflight(call: Call) -> PreflightOut:
+    """As ``campaign preflight`` reports it: with the partner concurrency in force now."""
     settings = call.runtime.settings
     report = await preflight_of(
         call.db,
         call.path["campaign_id"],
         settings.limits,
         utcnow(),
+        partner_concurrency=await partner_concurrency(settings, call.runtime.redis),
         polling_share=settings.scheduler.reconcile_budget_share,
     )
     return PreflightOut.model_validate(report.to_dict())

@@ -7,11 +7,11 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from campaign_engine.api.problems import ApiProblem
+from campaign_engine.api.problems import ApiProblem, FieldError
 from campaign_engine.campaigns.lifecycle import TransitionError
 from campaign_engine.campaigns.service import CampaignError
 from campaign_engine.contacts.summary import ImportRefused
-from campaign_engine.ops.actions import ActionError
+from campaign_engine.ops.actions import ActionError, VariablesRefused
 from campaign_engine.vocobase.errors import VocobaseError
 
 
@@ -29,6 +29,12 @@ def as_problem(exc: Exception) -> ApiProblem | None:
         isinstance(exc, CampaignError | ImportRefused) and message.endswith("not found")
     ):
         return ApiProblem(404, message.strip("'\""))
+    if isinstance(exc, VariablesRefused):
+        fields = [FieldError(field=f"body.set.{name}", problem="the agent does not declare it")
+                  for name in exc.undeclared]  # fmt: skip
+        fields += [FieldError(field="body.remove", problem=f"the agent needs {name}")
+                   for name in exc.removed]  # fmt: skip
+        return ApiProblem(422, message, fields)
     if isinstance(exc, CampaignError | TransitionError | ActionError):
         return ApiProblem(409, message, kind="refused")
     if isinstance(exc, VocobaseError):

@@ -6,21 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
+from campaign_engine.api import pages
 from campaign_engine.api.registry import Call, Operation, RowId
 from campaign_engine.db.models import Notification, utcnow
 from campaign_engine.journal.audit import record
-from campaign_engine.notifications.outbox import count_by_status, list_notifications, redrive
+from campaign_engine.notifications.outbox import count_by_status, redrive
 from campaign_engine.ops.tokens import Scope
 from campaign_engine.states import OutboxStatus
 
 TAG = "notifications"
 
 
-class OutboxQuery(BaseModel):
+class OutboxQuery(pages.PageQuery):
     status: OutboxStatus | None = None
     campaign_id: str | None = Field(None, max_length=64)
-    limit: int = Field(100, ge=1, le=1000)
+    limit: int = Field(100, ge=1, le=1000, description="Rows per page.")
 
 
 class NotificationOut(BaseModel):
@@ -38,8 +40,12 @@ class NotificationOut(BaseModel):
 
 
 class Outbox(BaseModel):
+    """A page of the outbox (newest first) and the counts by status."""
+
     counts: dict[str, int]
     notifications: list[NotificationOut]
+    total: int = Field(description="Rows matching the filters, all pages together.")
+    next_cursor: str | None = Field(description="Give as cursor for the next page; null: last.")
 
 
 class RedriveIn(BaseModel):
@@ -58,12 +64,16 @@ def _out(row: Notification) -> NotificationOut:
 
 async def get_outbox(call: Call) -> Outbox:
     q: OutboxQuery = call.query
-    status = q.status.value if q.status else None
-    rows = await list_notifications(
-        call.db, status=status, campaign_id=q.campaign_id, limit=q.limit
-    )
+    query = select(Notification)
+    if q.status is not None:
+        query = query.where(Notification.status == q.status.value)
+    if q.campaign_id is not None:
+        query = query.where(Notification.campaign_id == q.campaign_id)
+    rows, total, cursor = await pages.by_id(call.db, query, Notification.id, q, newest_first=True)
     counts = await count_by_status(call.db, q.campaign_id)
-    return Outbox(counts=counts, notifications=[_out(row) for row in rows])
+    return Outbox(
+        counts=counts, notifications=[_out(row) for row in rows], total=total, next_cursor=cursor
+    )
 
 
 async def redrive_notifications(call: Call) -> Redriven:

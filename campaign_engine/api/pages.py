@@ -9,6 +9,9 @@ import json
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from campaign_engine.api.problems import invalid
 
@@ -43,3 +46,27 @@ def decode(cursor: str | None, size: int) -> list[Any] | None:
     if not isinstance(key, list) or len(key) != size:
         raise invalid("query.cursor", "not a cursor this API gave out")
     return key
+
+
+async def by_id(
+    session: AsyncSession,
+    query: Select[Any],
+    id_column: InstrumentedAttribute[int],
+    page: PageQuery,
+    *,
+    newest_first: bool,
+) -> tuple[list[Any], int, str | None]:
+    """One page of ``query``'s rows in id order (newest first or oldest first), the total
+    of all its rows, and the cursor of the next page (None on the last)."""
+    after = decode(page.cursor, 1)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    if after is not None:
+        if not isinstance(after[0], int):
+            raise invalid("query.cursor", "not a cursor this API gave out")
+        query = query.where(id_column < after[0] if newest_first else id_column > after[0])
+    order = id_column.desc() if newest_first else id_column.asc()
+    limited = query.order_by(None).order_by(order).limit(page.limit + 1)
+    rows = list((await session.scalars(limited)).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return rows, total or 0, encode([rows[-1].id]) if more else None

@@ -8,7 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
+from campaign_engine.api import pages
 from campaign_engine.api.body import declared_length, too_large
 from campaign_engine.api.problems import ApiProblem, FieldError
 from campaign_engine.api.registry import Call, Operation, RowId
@@ -17,7 +19,6 @@ from campaign_engine.campaigns.service import get_campaign
 from campaign_engine.contacts.suppression import NUMBER, PREFIX
 from campaign_engine.contacts.suppression_list import (
     import_entries,
-    list_entries,
     number_pattern,
     prefix_pattern,
 )
@@ -70,9 +71,9 @@ class SuppressionOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
-class ListQuery(BaseModel):
+class ListQuery(pages.PageQuery):
     campaign_id: str | None = Field(None, max_length=64)
-    limit: int = Field(500, ge=1, le=10_000)
+    limit: int = Field(500, ge=1, le=10_000, description="Rows per page.")
 
 
 class ImportQuery(BaseModel):
@@ -139,9 +140,19 @@ async def remove_suppressions(call: Call) -> Removed:
     return Removed(removed=removed)
 
 
-async def list_suppressions(call: Call) -> list[SuppressionOut]:
-    rows = await list_entries(call.db, call.query.campaign_id, limit=call.query.limit)
-    return [SuppressionOut.of(row) for row in rows]
+async def list_suppressions(call: Call) -> pages.Page[SuppressionOut]:
+    """Oldest first, a page at a time."""
+    query = select(Suppression)
+    if call.query.campaign_id is not None:
+        query = query.where(
+            Suppression.campaign_id.is_(None) | (Suppression.campaign_id == call.query.campaign_id)
+        )
+    rows, total, cursor = await pages.by_id(
+        call.db, query, Suppression.id, call.query, newest_first=False
+    )
+    return pages.Page[SuppressionOut](
+        items=[SuppressionOut.of(row) for row in rows], total=total, next_cursor=cursor
+    )
 
 
 async def import_suppressions(call: Call) -> dict[str, object]:
@@ -189,5 +200,5 @@ OPERATIONS = [
               response=Removed),
     Operation("GET", "/suppressions", list_suppressions, Scope.READ,
               "The list (with a campaign: the entries that apply to it)", TAG,
-              query=ListQuery, response=list[SuppressionOut]),
+              query=ListQuery, response=pages.Page[SuppressionOut]),
 ]  # fmt: skip

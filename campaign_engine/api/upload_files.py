@@ -1,5 +1,5 @@
-"""An upload on disk: the received CSV, its reject report and its status (a small JSON file
-any server process on the machine can read), under ``[api] upload_dir``.
+"""Receiving an upload's body into the upload store shared with the console
+(:mod:`campaign_engine.ops.upload_store`), and what the API shows of an upload.
 
 The body is written as it arrives, one chunk at a time, so memory stays flat whatever the
 file's size; a multipart body is parsed as it streams (python-multipart) and only its
@@ -8,13 +8,8 @@ file's size; a multipart body is parsed as it streams (python-multipart) and onl
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel
@@ -24,16 +19,16 @@ from python_multipart.multipart import parse_options_header
 
 from campaign_engine.api.body import too_large
 from campaign_engine.api.problems import ApiProblem
-from campaign_engine.db.models import utcnow
+from campaign_engine.ops.upload_store import Upload
 
-CSV_NAME, REJECTS_NAME, STATUS_NAME = "upload.csv", "rejects.csv", "status.json"
 FILE_FIELD = "file"
 
 
 class UploadStatus(BaseModel):
     """Where an upload is: ``receiving`` → ``importing`` → ``done``; or ``cut_off`` (the
     body stopped before its end: nothing imported), ``refused`` (the importer refused the
-    file whole), ``failed``."""
+    file whole), ``failed``. An upload made in the console is ``received`` while its
+    preview waits for the operator."""
 
     id: str
     campaign_id: str
@@ -49,32 +44,17 @@ class UploadStatus(BaseModel):
     updated_at: datetime
 
 
-def root(upload_dir: str) -> Path:
-    base = Path(upload_dir) if upload_dir else Path(tempfile.gettempdir())
-    return base / "campaign-engine-uploads"
-
-
-def folder(upload_dir: str, upload_id: str) -> Path:
-    return root(upload_dir) / upload_id
-
-
-def write_status(where: Path, status: UploadStatus) -> None:
-    """Replace the status file whole (a reader never sees half of one)."""
-    status.updated_at = utcnow()
-    temporary = where / (STATUS_NAME + ".tmp")
-    temporary.write_text(status.model_dump_json(), encoding="utf-8")
-    os.replace(temporary, where / STATUS_NAME)
-
-
-def read_status(upload_dir: str, upload_id: str) -> UploadStatus:
-    path = folder(upload_dir, upload_id) / STATUS_NAME
-    if not upload_id.replace("-", "").isalnum() or not path.is_file():
-        raise LookupError(f"upload {upload_id} not found")
-    return UploadStatus.model_validate(json.loads(path.read_text(encoding="utf-8")))
-
-
-def forget(where: Path) -> None:
-    shutil.rmtree(where, ignore_errors=True)
+def status_of(upload: Upload) -> UploadStatus:
+    """What the API shows of an upload, whichever door it came in by."""
+    summary = {**upload.summary, "file": f"upload {upload.id}"} if upload.state == "done" else None
+    has_rejects = upload.state == "done" and upload.rejected
+    return UploadStatus(
+        id=upload.id, campaign_id=upload.campaign_id, state=upload.state,
+        received_bytes=upload.received_bytes, rows=upload.rows, imported=upload.imported,
+        rejected=upload.rejected, detail=upload.detail, summary=summary,
+        rejects_url=f"/api/v1/uploads/{upload.id}/rejects" if has_rejects else None,
+        created_at=upload.created_at, updated_at=upload.updated_at,
+    )  # fmt: skip
 
 
 class _Limited:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import uuid
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
@@ -24,28 +21,18 @@ from starlette.responses import FileResponse
 from campaign_engine.api.body import declared_length, too_large
 from campaign_engine.api.problems import ApiProblem, invalid
 from campaign_engine.api.registry import Call, Operation
-from campaign_engine.api.upload_files import (
-    CSV_NAME,
-    REJECTS_NAME,
-    UploadStatus,
-    folder,
-    forget,
-    read_status,
-    receive,
-    write_status,
-)
+from campaign_engine.api.upload_files import UploadStatus, receive, status_of
 from campaign_engine.campaigns.service import get_campaign
-from campaign_engine.contacts.importer import ImportOptions, ImportSummary, import_csv
-from campaign_engine.db.models import utcnow
+from campaign_engine.contacts.importer import ImportOptions, import_csv
 from campaign_engine.journal.audit import record
 from campaign_engine.ops.tokens import Scope
+from campaign_engine.ops.upload_store import Upload, UploadStore
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import CAMPAIGN_TERMINAL
 from campaign_engine.vocobase.errors import VocobaseError
 
 TAG = "contacts"
 log = logging.getLogger(__name__)
-PROGRESS_EVERY = 0.5  # seconds between status file writes while importing
 _RUNNING: set[asyncio.Task[None]] = set()
 
 
@@ -115,56 +102,50 @@ async def check_campaign(call: Call, campaign_id: str) -> None:
         )
 
 
+def store(call: Call) -> UploadStore:
+    return UploadStore(call.runtime.settings.api.upload_dir)
+
+
 async def upload_contacts(call: Call) -> UploadStatus:
     campaign_id: str = call.path["campaign_id"]
-    settings = call.runtime.settings.api
+    limit = call.runtime.settings.api.upload_max_bytes
     options = options_of(call.query, call.runtime)
     length = declared_length(call.request)
-    if length is not None and length > settings.upload_max_bytes:
-        raise too_large(settings.upload_max_bytes, "upload")
+    if length is not None and length > limit:
+        raise too_large(limit, "upload")
     await check_campaign(call, campaign_id)
-    upload_id = str(uuid.uuid4())
-    where = folder(settings.upload_dir, upload_id)
-    where.mkdir(parents=True)
-    now = utcnow()
-    status = UploadStatus(
-        id=upload_id, campaign_id=campaign_id, state="receiving", created_at=now, updated_at=now
-    )
-    write_status(where, status)
+    uploads = store(call)
+    upload = uploads.new(campaign_id, "upload.csv", call.actor)
     content_type = call.request.headers.get("content-type", "text/csv")
     try:
-        with (where / CSV_NAME).open("wb") as out:
-            status.received_bytes = await receive(
-                call.request.stream(), content_type, out, settings.upload_max_bytes
-            )
+        with upload.path.open("wb") as out:
+            upload.received_bytes = await receive(call.request.stream(), content_type, out, limit)
     except ClientDisconnect:
-        status.state = "cut_off"
-        status.received_bytes = (where / CSV_NAME).stat().st_size
-        status.detail = (
-            f"the upload was cut off after {status.received_bytes} bytes: nothing imported "
-            "(the campaign has exactly the contacts it had before); send the whole file again"
+        upload.received_bytes = upload.path.stat().st_size
+        upload.end(
+            "cut_off",
+            f"the upload was cut off after {upload.received_bytes} bytes: nothing imported "
+            "(the campaign has exactly the contacts it had before); send the whole file again",
         )
-        (where / CSV_NAME).unlink(missing_ok=True)
-        write_status(where, status)
         raise
     except ApiProblem:
-        forget(where)
+        uploads.forget(upload)
         raise
-    status.state = "importing"
-    write_status(where, status)
-    await record_upload(call, campaign_id, status)
-    task = asyncio.create_task(run_import(call.runtime, where, status, options, actor=call.actor))
+    upload.state = "importing"
+    upload.save()
+    await record_upload(call, campaign_id, upload)
+    task = asyncio.create_task(run_import(call.runtime, upload, options))
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     if call.query.wait:
         await asyncio.shield(task)
-        status = read_status(settings.upload_dir, upload_id)
-        if status.state == "refused":
-            raise ApiProblem(422, status.detail or "refused", kind="import-refused")
-    return status
+        upload = uploads.get(upload.id) or upload
+        if upload.state == "refused":
+            raise ApiProblem(422, upload.detail or "refused", kind="import-refused")
+    return status_of(upload)
 
 
-async def record_upload(call: Call, campaign_id: str, status: UploadStatus) -> None:
+async def record_upload(call: Call, campaign_id: str, status: Upload) -> None:
     async with call.runtime.sessions() as session, session.begin():
         await record(
             session,
@@ -176,63 +157,48 @@ async def record_upload(call: Call, campaign_id: str, status: UploadStatus) -> N
         )
 
 
-async def run_import(
-    runtime: Runtime, where: Path, status: UploadStatus, options: ImportOptions, *, actor: str
-) -> None:
+async def run_import(runtime: Runtime, upload: Upload, options: ImportOptions) -> None:
     """Import the received file; the status file follows its progress."""
-    last = 0.0
-
-    def progress(summary: ImportSummary) -> None:
-        nonlocal last
-        if time.monotonic() - last < PROGRESS_EVERY:
-            return
-        last = time.monotonic()
-        _count(status, summary)
-        write_status(where, status)
-
+    state, detail = "failed", None
     try:
         summary = await import_csv(
             runtime.sessions,
-            status.campaign_id,
-            where / CSV_NAME,
+            upload.campaign_id,
+            upload.path,
             options,
-            rejects_path=where / REJECTS_NAME,
-            progress=progress,
+            rejects_path=upload.rejects_path,
+            progress=upload.progress_writer(),
             agent_lookup=agent_lookup(runtime),  # type: ignore[arg-type]
         )
+        upload.count(summary)
+        state = "done"
     except ValueError as exc:
-        status.state, status.detail = "refused", str(exc)
+        state, detail = "refused", str(exc)
     except Exception as exc:  # the status must say it failed; the log has the rest
-        status.state, status.detail = "failed", f"{type(exc).__name__}: {exc}"
-        log.exception("upload %s into campaign %s failed", status.id, status.campaign_id)
-    else:
-        _count(status, summary)
-        status.state = "done"
-        status.summary = summary.to_dict()
-        status.summary["file"] = f"upload {status.id}"
-        if status.rejected:
-            status.rejects_url = f"/api/v1/uploads/{status.id}/rejects"
+        detail = f"{type(exc).__name__}: {exc}"
+        log.exception("upload %s into campaign %s failed", upload.id, upload.campaign_id)
     finally:
-        (where / CSV_NAME).unlink(missing_ok=True)
-        write_status(where, status)
+        upload.end(state, detail)
 
 
-def _count(status: UploadStatus, summary: ImportSummary) -> None:
-    status.rows, status.imported = summary.rows, summary.imported
-    status.rejected = sum(summary.rejected.values())
+def _found(call: Call) -> Upload:
+    upload = store(call).get(call.path["upload_id"])
+    if upload is None:
+        raise LookupError(f"upload {call.path['upload_id']} not found")
+    return upload
 
 
 async def get_upload(call: Call) -> UploadStatus:
-    return read_status(call.runtime.settings.api.upload_dir, call.path["upload_id"])
+    return status_of(_found(call))
 
 
 async def get_upload_rejects(call: Call) -> FileResponse:
-    upload_dir = call.runtime.settings.api.upload_dir
-    status = read_status(upload_dir, call.path["upload_id"])
-    path = folder(upload_dir, status.id) / REJECTS_NAME
-    if status.state != "done" or not path.is_file():
-        raise LookupError(f"upload {status.id} has no reject report (state {status.state})")
-    return FileResponse(path, media_type="text/csv", filename=f"rejects-{status.id}.csv")
+    upload = _found(call)
+    if upload.state != "done" or not upload.rejects_path.is_file():
+        raise LookupError(f"upload {upload.id} has no reject report (state {upload.state})")
+    return FileResponse(
+        upload.rejects_path, media_type="text/csv", filename=f"rejects-{upload.id}.csv"
+    )
 
 
 OPERATIONS = [

@@ -27,7 +27,6 @@ from campaign_engine.campaigns.preset_warning import preset_warning
 from campaign_engine.campaigns.replan import zone_groups
 from campaign_engine.campaigns.schedule import Schedule
 from campaign_engine.campaigns.windows import local_date
-from campaign_engine.cli.campaign_forecast import partner_concurrency
 from campaign_engine.cli.campaign_priority import PRIORITY_HELP, priority_command
 from campaign_engine.cli.campaign_views import (
     print_overview,
@@ -42,6 +41,7 @@ from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import Campaign, utcnow
 from campaign_engine.keys import RedisKeys
 from campaign_engine.ops.priority import checked_priority
+from campaign_engine.runtime import partner_concurrency
 from campaign_engine.states import CONTACT_FINAL, ContactState
 from campaign_engine.vocobase.client import VocobaseClient
 

@@ -9,8 +9,6 @@ configured one (``"auto"``: the documented 5).
 from __future__ import annotations
 
 import typer
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from rich.markup import escape
 from rich.table import Table
 
@@ -20,22 +18,7 @@ from campaign_engine.cli.campaign_views import say
 from campaign_engine.cli.common import console, db_session, print_json, run, settings_from
 from campaign_engine.config import Settings
 from campaign_engine.db.models import utcnow
-from campaign_engine.keys import RedisKeys
-from campaign_engine.limits.adaptive import read_limit_state
-from campaign_engine.limits.plan import effective_concurrency
-
-
-async def partner_concurrency(settings: Settings) -> int:
-    """The partner concurrency the dialer would respect now (Redis unreachable: the
-    configured one)."""
-    redis = Redis.from_url(settings.redis.url)
-    try:
-        state = await read_limit_state(redis, RedisKeys(settings.redis.prefix))
-        return state.concurrency(settings.limits)
-    except (RedisError, OSError):
-        return effective_concurrency(settings.limits, None)
-    finally:
-        await redis.aclose()
+from campaign_engine.runtime import partner_concurrency
 
 
 async def _forecast(settings: Settings, campaign_id: str, days: int) -> Forecast:

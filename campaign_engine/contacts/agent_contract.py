@@ -83,6 +83,19 @@ def fit_to_agent(
     return mapping, dropped
 
 
+def edit_problems(
+    before: Iterable[str], after: Iterable[str], declared: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The names that break the agent's contract in an edit from ``before`` to ``after``:
+    those the agent does not declare, and those it declares that the edit removes."""
+    if declared is None:
+        return [], []
+    now = [name for name in after if not is_kept(name)]
+    undeclared = [name for name in now if name not in declared]
+    removed = [name for name in before if name in declared and name not in now]
+    return undeclared, removed
+
+
 def edit_refusal(
     before: Iterable[str], after: Iterable[str], declared: Sequence[str] | None
 ) -> str | None:
@@ -93,17 +106,13 @@ def edit_refusal(
     the edit removes would render empty. Kept columns (``kept:``) are not call variables.
     Unknown ``declared`` (None) accepts any, as an import does.
     """
-    if declared is None:
-        return None
-    now = [name for name in after if not is_kept(name)]
-    undeclared = [name for name in now if name not in declared]
-    removed = [name for name in before if name in declared and name not in now]
+    undeclared, removed = edit_problems(before, after, declared)
     problems = []
     if undeclared:
         problems.append(
             "variables the agent does not declare: "
             + ", ".join(undeclared)
-            + f" (the agent declares: {', '.join(declared) or 'none'})"
+            + f" (the agent declares: {', '.join(declared or []) or 'none'})"
         )
     if removed:
         problems.append(

@@ -421,3 +421,14 @@ class SchedulerLeader(Base):
     holder: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime]
     renewed_at: Mapped[datetime]
+
+
+class EngineSecret(Base):
+    """A secret the engine made for itself on first use and shares through the database, so
+    every process on every host holds the same one (the console's session-signing key)."""
+
+    __tablename__ = "engine_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

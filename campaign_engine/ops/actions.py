@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_engine.campaigns.schedule import from_json
 from campaign_engine.campaigns.window_check import ContactCalendar, blackout_days, window_hold
-from campaign_engine.contacts.agent_contract import edit_refusal
+from campaign_engine.contacts.agent_contract import edit_problems, edit_refusal
 from campaign_engine.contacts.suppression import NUMBER
 from campaign_engine.contacts.suppression_list import add_entries
 from campaign_engine.db.models import Campaign, Contact, utcnow
@@ -61,6 +61,15 @@ class ActionError(ValueError):
 
     A ``ValueError`` so that the CLI shows it as one line, like every refused request.
     """
+
+
+class VariablesRefused(ActionError):
+    """An edit of a contact's variables that breaks the agent's contract: a bad value
+    (422 over HTTP), not a refusal of the contact's state. Names what is wrong."""
+
+    def __init__(self, message: str, *, undeclared: list[str], removed: list[str]) -> None:
+        super().__init__(message)
+        self.undeclared, self.removed = undeclared, removed
 
 
 def _log_contact(session: AsyncSession, contact: Contact, why: str) -> None:
@@ -245,7 +254,8 @@ async def edit_variables(
     variables.update(values)
     refusal = edit_refusal(contact.variables, variables, campaign.agent_variables)
     if refusal is not None:
-        raise ActionError(refusal)
+        undeclared, removed = edit_problems(contact.variables, variables, campaign.agent_variables)
+        raise VariablesRefused(refusal, undeclared=undeclared, removed=removed)
     answer = _make_due(session, contact, now or utcnow(), f"variables edited, by {actor}", calendar)
     answer = _unless_stopped(answer, campaign)
     before = answer.from_state

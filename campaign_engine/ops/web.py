@@ -1,10 +1,12 @@
 """The web console under ``/ops``: what ``campaign-engine`` does, in pages.
 
-Off (404 with a message) until ``[ops] token`` is set. Pages need a named token (or the
-``[ops]`` one, as the admin token ``config``): a bearer header, or a login's session cookie.
+Off (404, the login page saying why) only while there is no way to log in: no ``[ops]
+token`` and no named token. Pages need a named token (or the ``[ops]`` one, as the admin
+token ``config``): a bearer header, or a login's session cookie.
 Looking needs the ``read`` scope, acting ``operate``; every browser POST also needs the
 CSRF token (see :mod:`web_auth`). Actions are audited under the token's name. Bodies are
-read only within their limits, and failed logins are throttled per client address.
+read only within their limits, and failed logins are throttled per client address (in
+Redis: every ``serve`` process counts the same tries).
 """
 
 from __future__ import annotations
@@ -27,18 +29,37 @@ from campaign_engine.ops import (
     web_views,
 )
 from campaign_engine.ops import web_common as common
+from campaign_engine.ops.console_key import console_key
 from campaign_engine.ops.tokens import CONFIG_TOKEN_NAME, Principal, Scope, verify_token
 from campaign_engine.ops.web_limits import BodyTooLarge, LoginThrottle
 
-DISABLED = "the ops console is disabled: set [ops] token (or CAMPAIGN_ENGINE_OPS_TOKEN)"
+DISABLED = (
+    "the console is off: there is no way to log in yet. Create a token with "
+    "`campaign-engine tokens create --name NAME --scope operate` (or set [ops] token, "
+    "CAMPAIGN_ENGINE_OPS_TOKEN), then reload this page"
+)
 Handler = Callable[[Request], Awaitable[Response]]
 STATIC = {"console.css": "text/css", "upload.js": "text/javascript"}
 
 
-def _disabled(request: Request) -> Response | None:
+async def _disabled(request: Request) -> Response | None:
+    """The login page saying why, while no token (named or ``[ops]``) exists to log in with."""
     if common.settings(request).ops.enabled:
         return None
-    return common.html(web_pages.message_page("disabled", DISABLED), 404)
+    async with common.runtime(request).sessions() as db:
+        usable = await db.scalar(select(ApiToken.id).where(ApiToken.revoked_at.is_(None)).limit(1))
+    if usable is not None:
+        return None
+    return common.html(web_pages.login_page(DISABLED, off=True), 404)
+
+
+async def _key(request: Request) -> bytes:
+    """The session-signing key (read from the database once per app)."""
+    state = request.app.state
+    if not hasattr(state, "console_key"):
+        state.console_key = await console_key(common.runtime(request).sessions)
+    key: bytes = state.console_key
+    return key
 
 
 def _ended_key(request: Request, sid: str) -> str:
@@ -52,7 +73,9 @@ async def _still_valid(request: Request, session: web_auth.WebSession) -> bool:
         return False
     who = session.principal
     if who.name == CONFIG_TOKEN_NAME:
-        return True
+        config = common.settings(request).ops.token.get_secret_value()
+        tag = web_auth.config_tag(await _key(request), config)
+        return bool(config) and session.sid.endswith(f"~{tag}")
     async with common.runtime(request).sessions() as db:
         revoked = await db.execute(select(ApiToken.revoked_at).where(ApiToken.name == who.name))
         found = revoked.first()
@@ -77,15 +100,15 @@ def guarded(handler: Handler, *, needs: Scope = Scope.READ, post: bool = False) 
     cookie, so need no CSRF token."""
 
     async def wrapped(request: Request) -> Response:
-        if (off := _disabled(request)) is not None:
+        if (off := await _disabled(request)) is not None:
             return off
-        settings = common.settings(request)
+        key = await _key(request)
         raw = web_auth.bearer(request)
         session = None
         if raw is not None:
             who = await _bearer_principal(request, raw)
         else:
-            session = web_auth.read_session(settings, request, utcnow())
+            session = web_auth.read_session(key, request, utcnow())
             if session is not None and not await _still_valid(request, session):
                 session = None
             who = session.principal if session is not None else None
@@ -93,7 +116,7 @@ def guarded(handler: Handler, *, needs: Scope = Scope.READ, post: bool = False) 
             return common.html(web_pages.login_page(), 401)
         request.state.principal = who
         if session is not None:
-            request.state.csrf = web_auth.csrf_token(settings, session.sid)
+            request.state.csrf = web_auth.csrf_token(key, session.sid)
         if not who.allows(needs):
             text = f"token {who.name!r} has the {who.scope.value} scope; this needs {needs.value}"
             return common.message(request, "forbidden", text, 403)
@@ -104,7 +127,7 @@ def guarded(handler: Handler, *, needs: Scope = Scope.READ, post: bool = False) 
                     submitted = request.query_params.get(web_auth.CSRF_FIELD, "")
                 if submitted is None:
                     submitted = (await common.form(request)).get(web_auth.CSRF_FIELD, "")
-                if not web_auth.csrf_ok(settings, request, session, submitted):
+                if not web_auth.csrf_ok(key, request, session, submitted):
                     return common.message(request, "refused", "missing or wrong CSRF token", 403)
             return await handler(request)
         except BodyTooLarge as exc:
@@ -114,11 +137,10 @@ def guarded(handler: Handler, *, needs: Scope = Scope.READ, post: bool = False) 
 
 
 def _throttle(request: Request) -> LoginThrottle:
-    state = request.app.state
-    if not hasattr(state, "login_throttle"):
-        state.login_throttle = LoginThrottle(common.settings(request).ops.login_attempts_per_minute)
-    found: LoginThrottle = state.login_throttle
-    return found
+    """Shared by every server process through Redis."""
+    runtime = common.runtime(request)
+    limit = runtime.settings.ops.login_attempts_per_minute
+    return LoginThrottle(runtime.redis, runtime.keys.prefix, limit)
 
 
 def _address(request: Request) -> str:
@@ -126,13 +148,13 @@ def _address(request: Request) -> str:
 
 
 async def login(request: Request) -> Response:
-    if (off := _disabled(request)) is not None:
+    if (off := await _disabled(request)) is not None:
         return off
     if request.method == "GET":
         return common.html(web_pages.login_page())
     settings = common.settings(request)
     throttle, address, now = _throttle(request), _address(request), utcnow()
-    wait = throttle.retry_after(address, now)
+    wait = await throttle.retry_after(address, now)
     if wait is not None:
         page = web_pages.login_page(f"too many failed logins; try again in {wait} s")
         response = common.html(page, 429)
@@ -144,23 +166,26 @@ async def login(request: Request) -> Response:
         return common.html(web_pages.login_page(f"{exc}; nothing was read"), 413)
     who = await _bearer_principal(request, form.get("token", "").strip())
     if who is None:
-        throttle.failed(address, now)
+        await throttle.failed(address, now)
         return common.html(web_pages.login_page("wrong token"), 401)
-    cookie = web_auth.new_session(settings, who, now)
-    session = web_auth.read_session_value(settings, cookie, now)
+    key = await _key(request)
+    config = settings.ops.token.get_secret_value()
+    tag = web_auth.config_tag(key, config) if who.name == CONFIG_TOKEN_NAME else ""
+    cookie = web_auth.new_session(key, who, now, settings.ops.session_minutes, tag=tag)
+    session = web_auth.read_session_value(key, cookie, now)
     assert session is not None
     age = settings.ops.session_minutes * 60
     redirect = RedirectResponse("/ops/", status_code=303)
     options = web_auth.cookie_options(settings, max_age=age)
     redirect.set_cookie(web_auth.SESSION_COOKIE, cookie, **options)
-    redirect.set_cookie(web_auth.CSRF_COOKIE, web_auth.csrf_token(settings, session.sid), **options)
+    redirect.set_cookie(web_auth.CSRF_COOKIE, web_auth.csrf_token(key, session.sid), **options)
     return redirect
 
 
 async def logout(request: Request) -> Response:
     """End the session: here and for any copy of its cookie (until it would have expired)."""
     settings = common.settings(request)
-    session = web_auth.read_session(settings, request, utcnow())
+    session = web_auth.read_session(await _key(request), request, utcnow())
     if session is not None:
         left = int((session.expires_at - utcnow()).total_seconds()) + 1
         await common.runtime(request).redis.set(_ended_key(request, session.sid), 1, ex=left)

@@ -2,8 +2,9 @@
 
 A bearer header works for scripts. Browsers log in once with a token and get an HttpOnly,
 SameSite=Strict session cookie (Secure when the public URL is https): a random session id,
-the token's name and scope, and when the session ends, signed with ``[ops] token`` (so no
-server-side store is needed, and rotating that token logs everyone out). The token itself
+the token's name and scope, and when the session ends, signed with the console's own key
+(:mod:`console_key`: in the database, the same for every process, whether or not ``[ops]
+token`` is set), so no server-side session store is needed. The token itself
 is never in the cookie; a revoked token's sessions end at their next request (``web``
 checks the name against the token table). Every form POST carries a CSRF token derived
 from the session and equal to the ``ce_ops_csrf`` cookie (double submit): another site can
@@ -40,10 +41,6 @@ class WebSession:
     expires_at: datetime
 
 
-def _key(settings: Settings) -> bytes:
-    return settings.ops.token.get_secret_value().encode()
-
-
 def _sign(key: bytes, purpose: str, value: str) -> str:
     return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
@@ -56,25 +53,35 @@ def _unb64(text: str) -> str:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
 
 
-def new_session(settings: Settings, principal: Principal, now: datetime) -> str:
-    """A cookie value for a fresh login that lasts ``[ops] session_minutes``."""
-    sid = secrets.token_urlsafe(24)
-    ends = int((now + timedelta(minutes=settings.ops.session_minutes)).timestamp())
+def config_tag(key: bytes, config_token: str) -> str:
+    """What a session of the ``[ops]`` token carries of that token: a login with it lasts
+    only while the token is the same (changing or removing it ends those sessions, as
+    revoking a named token ends its own)."""
+    return _sign(key, "config-token", config_token)[:16]
+
+
+def new_session(
+    key: bytes, principal: Principal, now: datetime, minutes: int, *, tag: str = ""
+) -> str:
+    """A cookie value for a fresh login that lasts ``minutes`` (``[ops] session_minutes``);
+    ``tag`` rides in the session id (see :func:`config_tag`)."""
+    sid = secrets.token_urlsafe(24) + (f"~{tag}" if tag else "")
+    ends = int((now + timedelta(minutes=minutes)).timestamp())
     body = f"{sid}.{_b64(principal.name)}.{principal.scope.value}.{ends}"
-    return f"{body}.{_sign(_key(settings), 'session', body)}"
+    return f"{body}.{_sign(key, 'session', body)}"
 
 
-def read_session(settings: Settings, request: Request, now: datetime) -> WebSession | None:
+def read_session(key: bytes, request: Request, now: datetime) -> WebSession | None:
     """The session of the request's cookie when valid and unexpired, else None."""
-    return read_session_value(settings, request.cookies.get(SESSION_COOKIE, ""), now)
+    return read_session_value(key, request.cookies.get(SESSION_COOKIE, ""), now)
 
 
-def read_session_value(settings: Settings, cookie: str, now: datetime) -> WebSession | None:
+def read_session_value(key: bytes, cookie: str, now: datetime) -> WebSession | None:
     """The session a cookie value holds when its signature is right and it has not expired."""
-    if not settings.ops.enabled:
+    if not key:
         return None
     body, _, signature = cookie.rpartition(".")
-    expected = _sign(_key(settings), "session", body)
+    expected = _sign(key, "session", body)
     if not body or not hmac.compare_digest(signature.encode(), expected.encode()):
         return None
     try:
@@ -94,13 +101,13 @@ def bearer(request: Request) -> str | None:
     return offered.strip() if scheme.lower() == "bearer" else None
 
 
-def csrf_token(settings: Settings, sid: str) -> str:
-    return _sign(_key(settings), "csrf", sid)
+def csrf_token(key: bytes, sid: str) -> str:
+    return _sign(key, "csrf", sid)
 
 
-def csrf_ok(settings: Settings, request: Request, session: WebSession, submitted: str) -> bool:
+def csrf_ok(key: bytes, request: Request, session: WebSession, submitted: str) -> bool:
     """The form's (or header's) token equals the cookie's, and both belong to ``session``."""
-    expected = csrf_token(settings, session.sid)
+    expected = csrf_token(key, session.sid)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return hmac.compare_digest(submitted.encode(), expected.encode()) and hmac.compare_digest(
         cookie.encode(), expected.encode()

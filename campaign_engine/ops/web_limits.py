@@ -1,5 +1,5 @@
 """What the public console refuses before doing any work: too many failed logins from one
-address, and bodies larger than it reads.
+address (counted in Redis, across every server process), and bodies larger than it reads.
 
 A body's size is judged from its ``Content-Length`` before a byte is read, and counted
 while it is read for a chunked one: the limit bounds memory, not just what is kept.
@@ -8,10 +8,11 @@ while it is read for a chunked one: the limit bounds memory, not just what is ke
 from __future__ import annotations
 
 import math
-from collections import deque
-from datetime import datetime, timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 WINDOW = timedelta(minutes=1)
@@ -57,32 +58,37 @@ def parse_form(body: bytes) -> dict[str, str]:
     return {key: values[-1] for key, values in parsed.items()}
 
 
+def login_wait(failures: list[datetime], now: datetime, limit: int) -> int | None:
+    """Seconds until an address whose failed logins were at ``failures`` may try again
+    (at most ``limit`` in any minute: refused until the oldest of the last minute's is a
+    minute old), or None when it may now."""
+    recent = sorted(at for at in failures if now - at < WINDOW)
+    if len(recent) < limit:
+        return None
+    return max(1, math.ceil((recent[-limit] + WINDOW - now).total_seconds()))
+
+
 class LoginThrottle:
-    """At most ``limit`` failed logins per address in any minute; then refused until the
-    oldest of them is a minute old. Kept in memory: one server process, and a restart only
-    forgives."""
+    """Failed logins per client address, kept in Redis so that every ``serve`` process (on
+    every host) counts the same tries: one sorted set per address (the failures' times),
+    expiring a minute after its newest failure."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._failures: dict[str, deque[datetime]] = {}
+    def __init__(self, redis: Redis, prefix: str, limit: int) -> None:
+        self.redis, self.prefix, self.limit = redis, prefix, limit
 
-    def _recent(self, address: str, now: datetime) -> deque[datetime]:
-        failures = self._failures.get(address, deque())
-        while failures and now - failures[0] >= WINDOW:
-            failures.popleft()
-        if failures:
-            self._failures[address] = failures
-        else:
-            self._failures.pop(address, None)
-        return failures
+    def _key(self, address: str) -> str:
+        return f"{self.prefix}:console:login-failures:{address}"
 
-    def retry_after(self, address: str, now: datetime) -> int | None:
+    async def retry_after(self, address: str, now: datetime) -> int | None:
         """Seconds until ``address`` may try again, or None when it may now."""
-        failures = self._recent(address, now)
-        if len(failures) < self.limit:
-            return None
-        return max(1, math.ceil((failures[0] + WINDOW - now).total_seconds()))
+        found = await self.redis.zrange(self._key(address), 0, -1, withscores=True)
+        failures = [datetime.fromtimestamp(score, UTC) for _, score in found]
+        return login_wait(failures, now, self.limit)
 
-    def failed(self, address: str, now: datetime) -> None:
-        self._recent(address, now)
-        self._failures.setdefault(address, deque()).append(now)
+    async def failed(self, address: str, now: datetime) -> None:
+        key, stamp = self._key(address), now.timestamp()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", stamp - WINDOW.total_seconds())
+            pipe.zadd(key, {f"{stamp}:{secrets.token_hex(4)}": stamp})
+            pipe.expire(key, int(WINDOW.total_seconds()) + 1)
+            await pipe.execute()

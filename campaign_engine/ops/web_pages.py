@@ -72,8 +72,9 @@ def render(template: str, title: str, chrome: Chrome = PLAIN, **values: Any) -> 
     )
 
 
-def login_page(error: str | None = None) -> str:
-    return render("login.html", "log in", error=error)
+def login_page(error: str | None = None, *, off: bool = False) -> str:
+    """``off``: there is nothing to log in with yet (the form is left out)."""
+    return render("login.html", "log in", error=error, off=off)
 
 
 def message_page(title: str, message: str, chrome: Chrome = PLAIN, back: str | None = None) -> str:

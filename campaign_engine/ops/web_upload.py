@@ -1,7 +1,8 @@
-"""Uploading a contact list in the console: the file is streamed to a temporary file (within
-``[ops] max_upload_bytes``), previewed (the detected phone column, what each column becomes,
-the agent's declared variables checked), then imported by the CLI's importer in the
-background while a page shows its progress; the rejected rows are there to download.
+"""Uploading a contact list in the console: the file is streamed to the upload store shared
+with the API (:mod:`upload_store`, within ``[api] upload_max_bytes``), previewed (the
+detected phone column, what each column becomes, the agent's declared variables checked),
+then imported by the CLI's importer in the background while a page shows its progress; the
+rejected rows are there to download. An upload sent through the API shows here too.
 
 Nothing is imported before the operator has seen the preview and said so.
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from campaign_engine.contacts.agent_contract import AgentLookup
@@ -22,25 +24,24 @@ from campaign_engine.contacts.csv_source import CsvFormatError
 from campaign_engine.contacts.importer import (
     ImportOptions,
     ImportRefused,
-    ImportSummary,
     import_csv,
 )
 from campaign_engine.db.models import Campaign
 from campaign_engine.journal import audit
 from campaign_engine.ops import web_common as common
 from campaign_engine.ops import web_pages
+from campaign_engine.ops.upload_store import Upload, UploadStore
 from campaign_engine.ops.web_limits import BodyTooLarge, declared_too_large
 from campaign_engine.ops.web_preview import Preview, options_from_form, preview
-from campaign_engine.ops.web_upload_store import Upload, UploadStore, default_directory
 from campaign_engine.runtime import Runtime
 from campaign_engine.vocobase.errors import VocobaseError
 
 PREVIEW_ROWS = 5
+log = logging.getLogger(__name__)
 
 
 def uploads(request: Request) -> UploadStore:
-    configured = common.settings(request).ops.upload_dir
-    return UploadStore(Path(configured) if configured else default_directory())
+    return UploadStore(common.settings(request).api.upload_dir)
 
 
 # The imports this process runs (a task must be referenced until it ends).
@@ -82,7 +83,7 @@ async def receive(request: Request) -> Response:
     """The file as the request body (the page's script streams it: answers where its
     preview is, as JSON), or as a plain form's file field (no script: redirected to the
     preview). Either way it goes to disk, never whole into memory, within the limit."""
-    limit = common.settings(request).ops.max_upload_bytes
+    limit = common.settings(request).api.upload_max_bytes
     plain_form = request.headers.get("content-type", "").startswith("multipart/form-data")
     campaign = await _campaign(request, request.path_params["campaign_id"])
     if campaign is None:
@@ -97,9 +98,15 @@ async def receive(request: Request) -> Response:
     try:
         if plain_form:
             upload.name = await _save_form_file(request, upload.path) or upload.name
-            upload.save()
         else:
             await _save_body(request, upload.path, limit)
+        upload.state, upload.received_bytes = "received", upload.path.stat().st_size
+        upload.save()
+    except ClientDisconnect:
+        got = upload.path.stat().st_size if upload.path.exists() else 0
+        upload.received_bytes = got
+        upload.end("cut_off", f"the upload was cut off after {got} bytes: nothing imported")
+        raise
     except (BodyTooLarge, ValueError) as exc:
         await asyncio.to_thread(uploads(request).forget, upload)
         if isinstance(exc, BodyTooLarge):
@@ -181,6 +188,8 @@ async def preview_page(request: Request) -> Response:
         return common.message(
             request, "not found", "no such upload (it ended with the server)", 404
         )
+    if upload.state != "received":  # imported already, or sent through the API
+        return RedirectResponse(f"/ops/uploads/{upload.id}/progress", status_code=303)
     try:
         shown = await _preview(request, upload, None)
     except (CsvFormatError, ImportRefused) as exc:
@@ -193,7 +202,7 @@ async def start_import(request: Request) -> Response:
     upload = _found(request)
     if upload is None:
         return common.message(request, "not found", "no such upload", 404)
-    if upload.started:
+    if upload.state != "received":
         return RedirectResponse(f"/ops/uploads/{upload.id}/progress", status_code=303)
     form = await common.form(request)
     try:
@@ -208,7 +217,7 @@ async def start_import(request: Request) -> Response:
         )
     except (ColumnError, ValueError) as exc:
         return await _preview_page(request, upload, shown, str(exc), 422)
-    upload.expected_rows, upload.started = shown.expected_rows, True
+    upload.expected_rows, upload.state = shown.expected_rows, "importing"
     upload.save()
     task = asyncio.create_task(
         _run(common.runtime(request), agent_lookup(request), upload, options)
@@ -222,17 +231,14 @@ async def _run(
     runtime: Runtime, lookup: AgentLookup, upload: Upload, options: ImportOptions
 ) -> None:
     """The import, as ``contacts import`` runs it; audited under the uploader's name."""
-
-    def update(summary: ImportSummary) -> None:
-        upload.summary = summary.to_dict()
-        upload.save()
-
+    state, detail = "failed", None
     try:
         summary = await import_csv(
             runtime.sessions, upload.campaign_id, upload.path, options,
-            rejects_path=upload.rejects_path, progress=update, agent_lookup=lookup,
+            rejects_path=upload.rejects_path, progress=upload.progress_writer(),
+            agent_lookup=lookup,
         )  # fmt: skip
-        upload.summary = summary.to_dict()
+        upload.count(summary)
         async with runtime.sessions() as session, session.begin():
             await audit.record(
                 session,
@@ -242,12 +248,14 @@ async def _run(
                 target_id=upload.campaign_id,
                 details={**summary.to_dict(), "file": upload.name},
             )
+        state = "done"
     except (ImportRefused, ColumnError, CsvFormatError, ValueError) as exc:
-        upload.error = str(exc)
+        state, detail = "refused", str(exc)
+    except Exception as exc:  # the status must say it failed; the log has the rest
+        detail = f"{type(exc).__name__}: {exc}"
+        log.exception("upload %s into campaign %s failed", upload.id, upload.campaign_id)
     finally:
-        upload.done = True
-        upload.save()
-        upload.path.unlink(missing_ok=True)
+        upload.end(state, detail)
 
 
 async def progress_page(request: Request) -> Response:
@@ -262,9 +270,9 @@ async def progress_page(request: Request) -> Response:
         "name": upload.name,
         "campaign_id": upload.campaign_id,
         "campaign_name": campaign.name if campaign else upload.campaign_id,
-        "rows": summary.get("rows", 0),
-        "imported": summary.get("imported", 0),
-        "rejected": summary.get("rejected", 0),
+        "rows": upload.rows,
+        "imported": upload.imported,
+        "rejected": upload.rejected,
         "by_reason": by_reason,
         "kept": summary.get("kept_columns", []),
         "expected_rows": upload.expected_rows,

@@ -91,7 +91,7 @@ async def test_pause_resume_cancel_are_audited_under_the_tokens_name(
     resumed = await api.post(f"/campaigns/{cid}/resume", headers=operate)
     canceled = await api.post(f"/campaigns/{cid}/cancel", json={"reason": "done"})
     again = await api.post(f"/campaigns/{cid}/resume", headers=operate)
-    audit = (await api.get("/audit", params={"target_id": cid})).json()
+    audit = (await api.get("/audit", params={"target_id": cid})).json()["items"]
 
     assert (paused.json()["state"], resumed.json()["state"]) == ("paused", "running")
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
@@ -143,3 +143,18 @@ async def test_start_refuses_an_empty_campaign_and_preflight_counts_contacts(
     assert empty.status_code == 409 and "no contacts" in empty.json()["detail"]
     assert report.status_code == 200
     assert (report.json()["contacts"], report.json()["callable"]) == (1, 1)
+
+
+async def test_preflight_plans_with_the_partner_concurrency_vocobase_taught_the_engine(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    cid = (await api.post("/campaigns", json=NEW)).json()["id"]
+    async with runtime.sessions() as session, session.begin():
+        for n in range(20):
+            await seed.contact(session, cid, f"+9198000{n:05d}", state="pending")
+    configured = (await api.get(f"/campaigns/{cid}/preflight")).json()
+    await runtime.redis.set(runtime.keys.learned_concurrency, 1)
+    learned = (await api.get(f"/campaigns/{cid}/preflight")).json()
+
+    assert "concurrency 1 " in learned["binding_description"]
+    assert learned["calls_per_hour"] < configured["calls_per_hour"]

@@ -103,12 +103,15 @@ async def test_history_and_the_actions_are_audited_under_the_tokens_name(
     suppressed = await api.post(
         f"/contacts/{third.id}/suppress", json={"reason": "asked"}, headers=operate
     )
-    audit = (await api.get("/audit", params={"target_type": "contact"})).json()
+    audit = (await api.get("/audit", params={"target_type": "contact"})).json()["items"]
 
     assert history.json()["attempts"][0]["outcome"] == "no_answer"
     assert retried.json()["from_state"] == "failed"
     assert edited.json()["variables"] == {"name": "A", "city": "Pune"}
-    assert refused.status_code == 409 and "crm" in refused.json()["detail"]
+    assert refused.status_code == 422 and "crm" in refused.json()["detail"]
+    assert refused.json()["errors"] == [
+        {"field": "body.set.crm", "problem": "the agent does not declare it"}
+    ]
     assert skipped.json() == {"contact_id": other.id, "state": "canceled"}
     assert suppressed.json() == {"contact_id": third.id, "closed": True}
     assert sorted((e["action"], e["actor"]) for e in audit) == [

@@ -23,7 +23,7 @@ async def test_given_up_contacts_are_listed_and_requeued_by_reason(
         "/retry-queue/requeue", json={"campaign_id": cid, "reason": "exhausted"}
     )
     unknown = await api.post("/retry-queue/requeue", json={"campaign_id": cid, "reason": "bored"})
-    audit = (await api.get("/audit", params={"target_id": cid})).json()
+    audit = (await api.get("/audit", params={"target_id": cid})).json()["items"]
 
     assert [c["contact_id"] for c in dead["contacts"]] == [gone.id]
     assert queue.status_code == 200 and "by_reason" in queue.json()

@@ -65,7 +65,9 @@ async def test_the_config_token_is_an_admin_named_config(
     audit = await api.get("/audit", params={"target_type": "campaign"})
 
     assert made.status_code == 201
-    assert [(e["actor"], e["action"]) for e in audit.json()] == [("config", "campaign-create")]
+    assert [(e["actor"], e["action"]) for e in audit.json()["items"]] == [
+        ("config", "campaign-create")
+    ]
 
 
 async def test_a_body_declared_larger_than_the_limit_is_refused_before_it_is_read(

@@ -28,12 +28,12 @@ async def test_add_list_import_and_remove_are_audited_under_the_tokens_name(
         params={"reason": "list"},
         headers={**operate, "Content-Type": "text/csv"},
     )
-    listed = (await api.get("/suppressions", headers=api_tokens.header("read"))).json()
+    listed = (await api.get("/suppressions", headers=api_tokens.header("read"))).json()["items"]
     removed = await api.post(
         "/suppressions/remove", json={"prefixes": ["+1800"], "reason": "mistake"}, headers=operate
     )
-    after = (await api.get("/suppressions")).json()
-    audit = (await api.get("/audit")).json()
+    after = (await api.get("/suppressions")).json()["items"]
+    audit = (await api.get("/audit")).json()["items"]
 
     assert added.status_code == 201 and added.json() == {"added": 2, "already": 0}
     assert (imported.json()["added"], imported.json()["rejected"]) == (1, 1)

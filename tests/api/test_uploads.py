@@ -175,12 +175,14 @@ async def test_an_upload_cut_off_halfway_imports_nothing_and_its_status_says_so(
     }
     app = api_app(runtime)
     await app(scope, receive, send)
-    uploads = [e for e in (await api.get("/audit")).json() if e["action"] == "contacts-upload"]
+    uploads = [
+        e for e in (await api.get("/audit")).json()["items"] if e["action"] == "contacts-upload"
+    ]
     folder = runtime.settings.api.upload_dir
 
     assert uploads == []  # nothing was imported, so nothing is recorded as imported
     assert await _contacts(runtime, cid) == []
-    from campaign_engine.api.upload_files import root
+    from campaign_engine.ops.upload_store import root
 
     statuses = [json.loads(p.read_text()) for p in root(folder).glob("*/status.json")]
     cut = [s for s in statuses if s["campaign_id"] == cid]

@@ -23,11 +23,13 @@ async def test_the_outbox_counts_every_status_and_redrive_is_audited(
     outbox = await api.get("/notifications", params={"status": "dead"})
     redriven = await api.post("/notifications/redrive", json={})
     bad = await api.get("/notifications", params={"status": "lost"})
-    audit = (await api.get("/audit", params={"target_type": "notifications"})).json()
+    audit = (await api.get("/audit", params={"target_type": "notifications"})).json()["items"]
 
     assert outbox.json() == {
         "counts": {"pending": 0, "delivered": 0, "dead": 0},
         "notifications": [],
+        "total": 0,
+        "next_cursor": None,
     }
     assert redriven.json() == {"redriven": 0}
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.status"

@@ -13,6 +13,7 @@ from campaign_engine.ops.web_auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     bearer,
+    config_tag,
     cookie_options,
     csrf_ok,
     csrf_token,
@@ -26,15 +27,11 @@ NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 ASHA = Principal("asha", Scope.OPERATE)
 
 
-def settings(token: str = TOKEN, *, minutes: int = 60, public_url: str = "http://x") -> Settings:
-    return Settings(
-        ops={"token": token, "session_minutes": minutes},  # type: ignore[arg-type]
-        server={"public_url": public_url},  # type: ignore[arg-type]
-    )
+KEY = b"0123456789abcdef" * 4
 
 
-ON = settings()
-OFF = settings("")
+def settings(*, public_url: str = "http://x") -> Settings:
+    return Settings(server={"public_url": public_url})  # type: ignore[arg-type]
 
 
 def request(*, cookies: dict[str, str] | None = None, authorization: str | None = None) -> Request:
@@ -48,26 +45,25 @@ def request(*, cookies: dict[str, str] | None = None, authorization: str | None 
 
 
 def test_a_session_names_the_token_and_its_scope_never_the_token_itself() -> None:
-    cookie = new_session(ON, ASHA, NOW)
-    found = read_session(ON, request(cookies={SESSION_COOKIE: cookie}), NOW)
+    cookie = new_session(KEY, ASHA, NOW, 60)
+    found = read_session(KEY, request(cookies={SESSION_COOKIE: cookie}), NOW)
     assert found is not None and found.principal == ASHA
     assert found.expires_at == NOW + timedelta(minutes=60)
     assert TOKEN not in cookie and len(found.sid) >= 32
 
 
 def test_two_logins_get_different_sessions() -> None:
-    assert new_session(ON, ASHA, NOW) != new_session(ON, ASHA, NOW)
+    assert new_session(KEY, ASHA, NOW, 60) != new_session(KEY, ASHA, NOW, 60)
 
 
 def test_a_session_ends_after_the_configured_minutes() -> None:
-    cookie = new_session(settings(minutes=30), ASHA, NOW)
-    short = settings(minutes=30)
-    assert read_session_value(short, cookie, NOW + timedelta(minutes=29)) is not None
-    assert read_session_value(short, cookie, NOW + timedelta(minutes=30)) is None
+    cookie = new_session(KEY, ASHA, NOW, 30)
+    assert read_session_value(KEY, cookie, NOW + timedelta(minutes=29)) is not None
+    assert read_session_value(KEY, cookie, NOW + timedelta(minutes=30)) is None
 
 
 def test_a_tampered_cookie_is_refused_even_a_raised_scope_or_later_end() -> None:
-    cookie = new_session(ON, Principal("ravi", Scope.READ), NOW)
+    cookie = new_session(KEY, Principal("ravi", Scope.READ), NOW, 60)
     body, _, signature = cookie.rpartition(".")
     sid, name, scope, ends = body.split(".")
     for forged in (
@@ -79,17 +75,25 @@ def test_a_tampered_cookie_is_refused_even_a_raised_scope_or_later_end() -> None
         "",
         ".abc",
     ):
-        assert read_session_value(ON, forged, NOW) is None, forged
+        assert read_session_value(KEY, forged, NOW) is None, forged
 
 
-def test_rotating_the_ops_token_logs_every_session_out() -> None:
-    cookie = new_session(ON, ASHA, NOW)
-    assert read_session_value(settings("another-token"), cookie, NOW) is None
+def test_a_session_signed_with_another_key_is_refused() -> None:
+    cookie = new_session(KEY, ASHA, NOW, 60)
+    assert read_session_value(b"another-key" * 4, cookie, NOW) is None
 
 
-def test_a_disabled_console_accepts_no_session_even_one_signed_with_the_empty_token() -> None:
-    cookie = new_session(OFF, ASHA, NOW)
-    assert read_session_value(OFF, cookie, NOW) is None
+def test_no_key_accepts_no_session_even_one_signed_with_the_empty_key() -> None:
+    cookie = new_session(b"", ASHA, NOW, 60)
+    assert read_session_value(b"", cookie, NOW) is None
+
+
+def test_a_config_token_session_carries_a_tag_that_changes_with_the_token() -> None:
+    cookie = new_session(KEY, ASHA, NOW, 60, tag=config_tag(KEY, "old"))
+    found = read_session_value(KEY, cookie, NOW)
+    assert found is not None and found.sid.endswith("~" + config_tag(KEY, "old"))
+    assert config_tag(KEY, "old") != config_tag(KEY, "new")
+    assert "old" not in cookie
 
 
 def test_a_bearer_header_gives_its_token_in_any_scheme_case() -> None:
@@ -101,34 +105,34 @@ def test_a_bearer_header_gives_its_token_in_any_scheme_case() -> None:
 
 
 def test_a_form_with_the_sessions_csrf_token_in_both_cookie_and_field_passes() -> None:
-    cookie = new_session(ON, ASHA, NOW)
-    session = read_session_value(ON, cookie, NOW)
+    cookie = new_session(KEY, ASHA, NOW, 60)
+    session = read_session_value(KEY, cookie, NOW)
     assert session is not None
-    token = csrf_token(ON, session.sid)
+    token = csrf_token(KEY, session.sid)
     sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: token})
-    assert csrf_ok(ON, sent, session, token)
+    assert csrf_ok(KEY, sent, session, token)
     assert token != cookie.rpartition(".")[2]
 
 
 def test_csrf_fails_when_the_field_or_cookie_is_missing_or_wrong() -> None:
-    cookie = new_session(ON, ASHA, NOW)
-    session = read_session_value(ON, cookie, NOW)
+    cookie = new_session(KEY, ASHA, NOW, 60)
+    session = read_session_value(KEY, cookie, NOW)
     assert session is not None
-    token = csrf_token(ON, session.sid)
+    token = csrf_token(KEY, session.sid)
     sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: token})
-    assert not csrf_ok(ON, sent, session, "")
-    assert not csrf_ok(ON, sent, session, token[:-1] + ("0" if token[-1] != "0" else "1"))
-    assert not csrf_ok(ON, request(cookies={SESSION_COOKIE: cookie}), session, token)
+    assert not csrf_ok(KEY, sent, session, "")
+    assert not csrf_ok(KEY, sent, session, token[:-1] + ("0" if token[-1] != "0" else "1"))
+    assert not csrf_ok(KEY, request(cookies={SESSION_COOKIE: cookie}), session, token)
 
 
 def test_csrf_fails_with_another_sessions_token_in_cookie_and_field() -> None:
-    cookie = new_session(ON, ASHA, NOW)
-    mine = read_session_value(ON, cookie, NOW)
-    other = read_session_value(ON, new_session(ON, ASHA, NOW), NOW)
+    cookie = new_session(KEY, ASHA, NOW, 60)
+    mine = read_session_value(KEY, cookie, NOW)
+    other = read_session_value(KEY, new_session(KEY, ASHA, NOW, 60), NOW)
     assert mine is not None and other is not None
-    stolen = csrf_token(ON, other.sid)
+    stolen = csrf_token(KEY, other.sid)
     sent = request(cookies={SESSION_COOKIE: cookie, CSRF_COOKIE: stolen})
-    assert not csrf_ok(ON, sent, mine, stolen)
+    assert not csrf_ok(KEY, sent, mine, stolen)
 
 
 def test_cookies_are_httponly_strict_under_ops_and_secure_only_behind_https() -> None:

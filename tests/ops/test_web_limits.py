@@ -6,37 +6,64 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 from campaign_engine.ops.web_limits import (
     BodyTooLarge,
     LoginThrottle,
     declared_too_large,
+    login_wait,
     parse_form,
     read_body,
 )
+from tests.conftest import TEST_REDIS_URL
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 def test_failed_logins_up_to_the_limit_are_let_through_then_refused_with_the_wait() -> None:
-    throttle = LoginThrottle(3)
+    failures: list[datetime] = []
     for second in range(3):
-        assert throttle.retry_after("10.0.0.1", T0 + timedelta(seconds=second)) is None
-        throttle.failed("10.0.0.1", T0 + timedelta(seconds=second))
-    assert throttle.retry_after("10.0.0.1", T0 + timedelta(seconds=10)) == 50
-    assert throttle.retry_after("10.0.0.2", T0 + timedelta(seconds=10)) is None
+        assert login_wait(failures, T0 + timedelta(seconds=second), 3) is None
+        failures.append(T0 + timedelta(seconds=second))
+    assert login_wait(failures, T0 + timedelta(seconds=10), 3) == 50
+    assert login_wait([], T0 + timedelta(seconds=10), 3) is None
 
 
 def test_the_throttle_lets_an_address_try_again_once_its_oldest_failure_is_a_minute_old() -> None:
-    throttle = LoginThrottle(2)
-    throttle.failed("a", T0)
-    throttle.failed("a", T0 + timedelta(seconds=30))
-    assert throttle.retry_after("a", T0 + timedelta(seconds=59)) == 1
-    assert throttle.retry_after("a", T0 + timedelta(seconds=60)) is None
-    assert throttle.retry_after("a", T0 + timedelta(seconds=89)) is None
-    throttle.failed("a", T0 + timedelta(seconds=89))
-    assert throttle.retry_after("a", T0 + timedelta(seconds=89)) == 1
+    failures = [T0, T0 + timedelta(seconds=30)]
+    assert login_wait(failures, T0 + timedelta(seconds=59), 2) == 1
+    assert login_wait(failures, T0 + timedelta(seconds=60), 2) is None
+    assert login_wait(failures, T0 + timedelta(seconds=89), 2) is None
+    failures.append(T0 + timedelta(seconds=89))
+    assert login_wait(failures, T0 + timedelta(seconds=89), 2) == 1
+
+
+async def test_every_server_process_counts_the_same_failed_logins_in_redis(
+    redis_prefix: str,
+) -> None:
+    """Two throttles on two connections (two ``serve`` processes) share one count per
+    address; the address's key expires on its own."""
+    first, second = Redis.from_url(TEST_REDIS_URL), Redis.from_url(TEST_REDIS_URL)
+    try:
+        one = LoginThrottle(first, redis_prefix, 3)
+        other = LoginThrottle(second, redis_prefix, 3)
+        await one.failed("10.0.0.1", T0)
+        await other.failed("10.0.0.1", T0 + timedelta(seconds=1))
+        await one.failed("10.0.0.1", T0 + timedelta(seconds=2))
+        waits = [
+            await throttle.retry_after("10.0.0.1", T0 + timedelta(seconds=10))
+            for throttle in (one, other)
+        ]
+        elsewhere = await other.retry_after("10.0.0.2", T0 + timedelta(seconds=10))
+        ttl = await first.ttl(f"{redis_prefix}:console:login-failures:10.0.0.1")
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert waits == [50, 50]
+    assert elsewhere is None
+    assert 0 < ttl <= 61
 
 
 def _request(body: bytes, *, length: str | None) -> tuple[Request, list[int]]:

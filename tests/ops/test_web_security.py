@@ -161,3 +161,58 @@ async def test_an_oversized_login_or_form_is_refused_with_413_before_it_is_read(
     assert login.status_code == 413
     assert action.status_code == 413 and "nothing was done" in action.text
     assert entries == []
+
+
+async def test_named_tokens_alone_open_the_console_and_its_sessions_outlive_an_ops_token(
+    database_url: str, redis_prefix: str
+) -> None:
+    """No ``[ops] token``: a named token logs in, and its session is signed with the key
+    every process shares (another app, as another ``serve`` process, accepts it); setting an
+    ``[ops] token`` later changes nothing for it."""
+    async with console(database_url, redis_prefix, token="") as runtime:
+        token = await named_token(runtime, "asha", Scope.READ)
+        async with logged_in(runtime, token) as browser:
+            cookies = dict(browser.cookies)
+            home = await browser.get("/ops/")
+        runtime.settings.ops.token = type(runtime.settings.ops.token)("set-later")
+        async with client(runtime) as other_process:
+            other_process.cookies.update(cookies)
+            elsewhere = await other_process.get("/ops/")
+    assert home.status_code == 200
+    assert elsewhere.status_code == 200
+
+
+async def test_without_any_token_the_login_page_says_there_is_no_way_to_log_in(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    async with console(sqlite_url, redis_prefix, token="") as runtime:
+        async with client(runtime) as browser:
+            login = await browser.get("/ops/login")
+            home = await browser.get("/ops/")
+        made = await named_token(runtime, "first", Scope.ADMIN)
+        async with client(runtime) as browser:
+            after = await browser.get("/ops/login")
+            wrong = await browser.post("/ops/login", data={"token": ""})
+            right = await browser.post("/ops/login", data={"token": made})
+    assert login.status_code == 404 and home.status_code == 404
+    assert "no way to log in" in login.text and "tokens create" in login.text
+    assert 'name="token"' not in login.text
+    assert after.status_code == 200 and 'name="token"' in after.text
+    assert wrong.status_code == 401 and right.status_code == 303
+
+
+async def test_changing_or_removing_the_ops_token_ends_the_sessions_it_opened(
+    sqlite_url: str, redis_prefix: str
+) -> None:
+    async with console(sqlite_url, redis_prefix) as runtime:
+        await named_token(runtime, "keeps-it-on", Scope.READ)
+        async with logged_in(runtime, CONFIG_TOKEN) as browser:
+            before = await browser.get("/ops/")
+            runtime.settings.ops.token = type(runtime.settings.ops.token)("rotated")
+            rotated = await browser.get("/ops/")
+            runtime.settings.ops.token = type(runtime.settings.ops.token)(CONFIG_TOKEN)
+            back = await browser.get("/ops/")
+            runtime.settings.ops.token = type(runtime.settings.ops.token)("")
+            removed = await browser.get("/ops/")
+    assert before.status_code == 200 and back.status_code == 200
+    assert rotated.status_code == 401 and removed.status_code == 401

@@ -187,3 +187,29 @@ async def test_a_plain_form_upload_works_without_javascript(
     assert sent.status_code == 303 and preview.status_code == 200
     assert "leads.csv · utf-8" in preview.text and "<strong>phone number</strong>" in preview.text
     assert forged.status_code == 403
+
+
+async def test_an_upload_through_the_api_shows_in_the_console_and_one_in_the_console_in_the_api(
+    sqlite_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """One store for both doors (``[ops] upload_dir`` is an alias of ``[api] upload_dir``)."""
+    async with console(sqlite_url, redis_prefix, upload_dir=str(tmp_path / "up")) as runtime:
+        cid = await _campaign(runtime, ["customer_name", "due", "crm_id", "ce_attempt_id"])
+        async with logged_in(runtime, CONFIG_TOKEN) as browser:
+            api = {"Authorization": f"Bearer {CONFIG_TOKEN}", "content-type": "text/csv"}
+            by_api = await browser.post(
+                f"/api/v1/campaigns/{cid}/uploads", content=MESSY, params={"wait": "true"},
+                headers=api,
+            )  # fmt: skip
+            api_id = by_api.json()["id"]
+            in_console = await _finished(browser, f"/ops/uploads/{api_id}/progress")
+            console_preview = await browser.get(f"/ops/uploads/{api_id}")
+            sent, _ = await _upload(browser, cid, MESSY)
+            console_id = sent.json()["preview"].rsplit("/", 1)[1]
+            in_api = await browser.get(f"/api/v1/uploads/{console_id}", headers=api)
+    assert by_api.status_code == 202 and by_api.json()["state"] == "done"
+    assert "2 imported · 2 rejected" in in_console
+    assert console_preview.status_code == 303  # already imported: to its progress
+    assert in_api.status_code == 200
+    assert (in_api.json()["state"], in_api.json()["campaign_id"]) == ("received", cid)
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == sorted([api_id, console_id])
