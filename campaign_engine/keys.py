@@ -48,6 +48,12 @@ class RedisKeys:
         return f"{self.prefix}:dispatch:urgent"
 
     @property
+    def slots_freed(self) -> str:
+        """A one-element list pushed whenever leases are released: the dispatcher blocks on
+        it between rounds, so a freed slot is refilled at once rather than at the next round."""
+        return f"{self.prefix}:limit:slots-freed"
+
+    @property
     def scheduler_lease(self) -> str:
         """The leading scheduler's lease (its holder id, with an expiry it renews)."""
         return f"{self.prefix}:scheduler:leader"

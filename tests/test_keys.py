@@ -13,6 +13,7 @@ def every_key(keys: RedisKeys) -> list[str]:
         keys.learned_concurrency,
         keys.lowered_concurrency,
         keys.lowered_rate,
+        keys.slots_freed,
         keys.rate("vocobase"),
         keys.slots("vocobase"),
         keys.counter("limit-step"),

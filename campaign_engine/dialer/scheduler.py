@@ -1,16 +1,17 @@
 """The scheduler: the database decides who is due; Redis only carries the jobs.
 
-It dispatches every ``dispatch_seconds`` (and every tick): the queue holds work that can
-run, not a copy of the backlog. What each campaign may have queued is what its limits, and
-the limits it shares (the API key's rate, the partner's concurrency, its provider's rate and
-concurrency), can start within ``dispatch_ahead_seconds``, shared out by the campaigns'
-priorities (:mod:`dispatch`), with operators' "call now" contacts first; the queue never
-holds more than ``queue_bound_factor`` x the concurrency in force. The rest stays in the
-database. Contacts are moved to ``queued`` (committed) before their jobs are enqueued,
-``dialer.contacts_per_job`` of one campaign per arq job, so anything Redis loses is found
-again: a contact ``queued`` for too long goes back to waiting and is dispatched again, and
-when Redis comes back empty the concurrency leases of calls still open are rebuilt from
-their attempt rows.
+It dispatches every ``dispatch_seconds``, every tick, and as soon as the limiter says a slot
+was freed (:meth:`Limiter.wait_freed`): the queue holds work that can run, not a copy of the
+backlog, so a freed slot is refilled by a round, and the sooner the better. What each
+campaign may have queued is what its limits, and the limits it shares (the API key's rate,
+the partner's concurrency, its provider's rate and concurrency), can start within
+``dispatch_ahead_seconds``, shared out by the campaigns' priorities (:mod:`dispatch`), with
+operators' "call now" contacts first; the queue never holds more than ``queue_bound_factor``
+x the concurrency in force. The rest stays in the database. Contacts are moved to ``queued``
+(committed) before their jobs are enqueued, ``dialer.contacts_per_job`` of one campaign per
+arq job, so anything Redis loses is found again: a contact ``queued`` for too long goes back
+to waiting and is dispatched again, and when Redis comes back empty the concurrency leases
+of calls still open are rebuilt from their attempt rows.
 
 Any number of schedulers may run; one leads (:mod:`~campaign_engine.control.leadership`).
 Given a :class:`~campaign_engine.control.leadership.Leadership`, :meth:`Scheduler.run` ticks
@@ -55,6 +56,10 @@ DIAL_JOB = "dial_contacts"
 CONCURRENCY_REFRESH_SECONDS = 300
 WEBHOOK_SWEEP_AFTER_SECONDS = 5.0
 ENQUEUE_CHUNK = 100
+# Dispatch rounds brought forward by freed slots are at least this far apart.
+MIN_ROUND_GAP_SECONDS = 0.025
+# One wait for freed slots blocks a connection at most this long (then ``until`` is read).
+RELEASE_WAIT_SECONDS = 0.5
 # While "call now" jobs may be waiting, other jobs let them have the next free room first.
 URGENT_FLAG_MS = 5000
 
@@ -95,12 +100,47 @@ class Scheduler:
         """Tick until ``until``; a failing tick is logged and the next one still runs.
         The reconciler runs beside the ticks, not in them: it waits for its budget's tokens
         (seconds apart at low limits), which must never hold up queueing due contacts."""
-        settings = self.runtime.settings.scheduler
         await asyncio.gather(
             self._every_tick(self.tick, "scheduler tick", until),
             self._every_tick(self.reconciler.run_once, "reconciliation", until),
-            self._every_tick(self.enqueue_due, "dispatch", until, settings.dispatch_seconds),
+            self._dispatch_loop(until),
         )
+
+    async def _dispatch_loop(self, until: asyncio.Event) -> None:
+        """A round every ``dispatch_seconds``, and sooner when slots are freed (a call ended,
+        a start was given back): a freed slot's next start then waits for the round itself,
+        not for the next one due. Rounds stay at least ``MIN_ROUND_GAP_SECONDS`` (or
+        ``dispatch_seconds``, if shorter) apart however fast slots are freed, so a busy
+        fleet does not dispatch in a tight loop."""
+        interval = self.runtime.settings.scheduler.dispatch_seconds
+        gap = min(interval, MIN_ROUND_GAP_SECONDS)
+        while not until.is_set():
+            try:
+                await self.enqueue_due()
+            except NotLeader as exc:
+                log.warning("dispatch refused: %s", exc)
+            except Exception:
+                log.exception("dispatch failed; trying again next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), timeout=gap)
+            try:
+                await self._until_freed(interval - gap, until)
+            except Exception:
+                log.exception("waiting for freed slots failed; dispatching on the timer")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until.wait(), timeout=interval - gap)
+
+    async def _until_freed(self, seconds: float, until: asyncio.Event) -> None:
+        """Wait ``seconds`` at most, less once slots are freed or ``until`` is set."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not until.is_set():
+            left = deadline - loop.time()
+            # Redis reads a zero timeout as "for ever".
+            if left < 0.001:
+                return
+            if await self.runtime.limiter.wait_freed(min(left, RELEASE_WAIT_SECONDS)):
+                return
 
     async def _every_tick(
         self,

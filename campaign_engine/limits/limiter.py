@@ -159,6 +159,10 @@ class Grants:
     blocked_by: str
 
 
+# How long a release's wake-up signal waits for a dispatcher to take it.
+FREED_SIGNAL_TTL_MS = 60_000
+
+
 class Limiter:
     """Thin I/O around the script; what to limit comes from :mod:`limit_plan`."""
 
@@ -250,10 +254,24 @@ class Limiter:
                 by_slot.setdefault(name, []).append(lease)
         if not by_slot:
             return
+        freed = self._keys.slots_freed
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, members in by_slot.items():
                 pipe.zrem(self._keys.slots(name), *members)
+            # Wake the dispatcher (it blocks on this list between rounds): one element is
+            # enough, however many leases went, and it goes away if nobody dispatches.
+            pipe.lpush(freed, 1)
+            pipe.ltrim(freed, 0, 0)
+            pipe.pexpire(freed, FREED_SIGNAL_TTL_MS)
             await pipe.execute()
+
+    async def wait_freed(self, timeout_seconds: float) -> bool:
+        """Until leases are released (by anyone, since the last call) or ``timeout_seconds``
+        pass: whether some were. Blocks one pooled connection meanwhile."""
+        # BLPOP takes fractions of a second (Redis >= 6), which the client's typing denies.
+        freed = self._keys.slots_freed
+        answer = await self._redis.blpop([freed], timeout_seconds)  # type: ignore[arg-type,misc]
+        return answer is not None
 
     async def cool_down(self, seconds: float) -> None:
         """Make the whole fleet wait (a 429 is back-pressure): never shortens a cooldown."""

@@ -3,6 +3,7 @@ hand-backs for paused campaigns, and completion."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -41,7 +42,7 @@ from tests.dialer.support import (
     rows,
     running_campaign,
 )
-from tests.harness import AGENT_ID, sim_config
+from tests.harness import AGENT_ID, sim_config, wait_until
 
 # A key rate that never binds unless a test says so (the default, 10 a minute, lets one
 # start through within the dispatch horizon).
@@ -321,6 +322,36 @@ async def test_nothing_is_queued_for_a_campaign_whose_limits_have_no_room(
     assert await queued_job_ids(runtime) == set()
     await runtime.limiter.release(slot_names_for("mcube", campaign_id), "x:1")
     assert await scheduler.enqueue_due() == 1
+
+
+async def test_a_freed_slot_is_dispatched_at_once_not_at_the_next_round(
+    database_url: str, redis_prefix: str
+) -> None:
+    # Rounds on a timer an hour apart: only the release itself can bring the next one.
+    hourly = {"tick_seconds": 3600, "dispatch_seconds": 3600}
+    async with open_runtime(
+        database_url, redis_prefix, limits=FAST_KEY, scheduler=hourly
+    ) as runtime:
+        campaign_id = await running_campaign(runtime, NUMBERS[:4], max_concurrent=2)
+        names = slot_names_for("mcube", campaign_id)
+        plan = LimitPlan((), tuple(SlotLimit(n, 5) for n in names))
+        for lease in ("x:1", "y:1"):  # two calls of its own fill its concurrency
+            assert (await runtime.limiter.acquire(plan, lease, 600_000)).granted
+        scheduler = Scheduler(runtime)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            await asyncio.sleep(0.5)  # the first rounds: no room, nothing queued
+            assert await queued_count(runtime, campaign_id) == 0
+
+            await runtime.limiter.release(names, "x:1")
+
+            async def one_queued() -> bool:
+                return await queued_count(runtime, campaign_id) == 1
+
+            await wait_until(one_queued, 30, "the freed slot's contact to be queued")
+        finally:
+            scheduler.stop()
+            await running
 
 
 async def test_campaigns_sharing_limits_share_them_by_priority(

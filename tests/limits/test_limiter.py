@@ -97,6 +97,34 @@ async def test_releasing_many_leases_frees_each_from_all_its_slots_and_nothing_e
     assert await limiter.in_use("other") == 1
 
 
+async def test_a_release_wakes_one_wait_for_freed_slots_however_many_leases_went(
+    limiter: Limiter,
+) -> None:
+    plan = slots(SlotLimit("active", 5))
+    for lease in ("a", "b", "c"):
+        assert (await limiter.acquire(plan, lease, LONG_TTL)).granted
+    assert not await limiter.wait_freed(0.01)  # nothing released yet
+
+    await limiter.release(("active",), "a")
+    await limiter.release_many([(("active",), "b"), (("active",), "c")])
+
+    assert await limiter.wait_freed(0.01)
+    assert not await limiter.wait_freed(0.01)  # one wake-up for every release so far
+
+
+async def test_a_wait_for_freed_slots_returns_when_another_client_releases(
+    limiter: Limiter,
+) -> None:
+    assert (await limiter.acquire(slots(SlotLimit("active", 1)), "a", LONG_TTL)).granted
+    waiting = asyncio.create_task(limiter.wait_freed(5.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+
+    await limiter.release(("active",), "a")
+
+    assert await asyncio.wait_for(waiting, 5.0)
+
+
 async def test_a_second_job_for_the_same_attempt_is_told_the_lease_is_held_and_takes_nothing(
     limiter: Limiter,
 ) -> None:
