@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/campaign-engine demo
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -47,6 +47,7 @@ def _test_redis_url() -> str:
 
 TEST_REDIS_URL = _test_redis_url()
 TABLES = (
+    "engine_secrets",
     "scheduler_leader",
     "idempotency_keys",
     "api_tokens",
