@@ -45,7 +45,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it would cost a round trip per transaction on the hot path. A connection
-    # that died meanwhile fails its statement once, and the pool replaces it.
+    # that died meanwhile fails its statement once, and the pool replaces it (a dial job that
+    # meets one runs again at once: dialer/dial.py).
     return create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20)
 
 

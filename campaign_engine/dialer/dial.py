@@ -27,6 +27,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from arq import Retry
+from sqlalchemy.exc import DBAPIError
+
 from campaign_engine.campaigns.window_check import window_hold
 from campaign_engine.db.models import utcnow
 from campaign_engine.dialer import attempts, gate
@@ -39,6 +42,7 @@ from campaign_engine.states import CampaignState, ContactState
 
 # How much later an ordinary job asks again for room while "call now" jobs may be waiting.
 YIELD_SECONDS = 0.05
+RETRY_AFTER_LOST_CONNECTION_SECONDS = 0.2
 
 
 async def dial_contacts(
@@ -47,7 +51,15 @@ async def dial_contacts(
     """arq job entry point; returns how many contacts went which way (for logs/tests)."""
     runtime: Runtime = ctx["runtime"]
     tally: Counter[str] = Counter()
-    ready = await _admit(runtime, contact_ids, tally)
+    try:
+        ready = await _admit(runtime, contact_ids, tally)
+    except DBAPIError as exc:
+        # A pooled connection that died with its server (a PostgreSQL restart): nothing is
+        # taken yet, so the job runs again at once on a fresh connection, instead of its
+        # contacts waiting ``requeue_after_seconds`` in ``queued``.
+        if exc.connection_invalidated:
+            raise Retry(defer=RETRY_AFTER_LOST_CONNECTION_SECONDS) from exc
+        raise
     by_campaign: dict[str, list[DialTarget]] = defaultdict(list)
     for target in ready:
         by_campaign[target.campaign_id].append(target)

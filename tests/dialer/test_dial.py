@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select, update
+import pytest
+from arq import Retry
+from sqlalchemy import select, text, update
 
 from campaign_engine.campaigns.outcome_classes import Outcome, classify
 from campaign_engine.campaigns.retry_policy import RetryPolicy, policy_explains
 from campaign_engine.control import campaign_moves
 from campaign_engine.db.models import CallAttempt, Contact, Suppression, WebhookEvent
+from campaign_engine.db.session import create_engine
 from campaign_engine.dialer.claim import claim
 from campaign_engine.dialer.dial import dial_contacts, longest_wait
 from campaign_engine.dialer.scheduler import Scheduler
@@ -317,3 +320,26 @@ async def test_a_job_waits_for_room_at_most_twice_the_dispatch_horizon_and_a_sec
         assert longest_wait(runtime) == 5.0
     async with open_runtime(sqlite_url, redis_prefix, dialer={"max_wait_seconds": 3.0}) as runtime:
         assert longest_wait(runtime) == 3.0
+
+
+async def test_a_job_whose_pooled_connection_died_with_postgresql_runs_again_at_once(
+    postgres_url: str, redis_prefix: str
+) -> None:
+    """After a PostgreSQL restart the pool's connections are dead: the first job to use one
+    asks arq to run it again (nothing was taken yet), rather than leaving its contacts
+    queued until ``requeue_after_seconds``."""
+    async with open_runtime(postgres_url, redis_prefix) as runtime:
+        campaign_id = await running_campaign(runtime, NUMBERS[:2])
+        ids = await queue_every_due(runtime, campaign_id)
+        async with runtime.sessions() as session:  # a pooled connection, then killed
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        killer = create_engine(postgres_url)
+        async with killer.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await killer.dispose()
+
+        with pytest.raises(Retry):
+            await dial_contacts({"runtime": runtime}, ids)
+
+        assert {c.state for c in await contacts_of(runtime, campaign_id)} == {"queued"}
+        assert await attempts_of(runtime, campaign_id) == []
