@@ -9,7 +9,7 @@ from typing import Any
 
 from arq.jobs import Job
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from campaign_engine.campaigns import service
 from campaign_engine.campaigns.retry_policy import RetryPolicy
@@ -18,9 +18,10 @@ from campaign_engine.contacts.store import insert_batch
 from campaign_engine.db.models import CallAttempt, Campaign, CampaignEvent, Contact, utcnow
 from campaign_engine.dialer.claim import claim
 from campaign_engine.dialer.scheduler import Scheduler
-from campaign_engine.dialer.targets import load_targets
+from campaign_engine.dialer.targets import DialTarget, load_targets
 from campaign_engine.limits.plan import LimitPlan, SlotLimit, slot_names_for
 from campaign_engine.runtime import Runtime
+from campaign_engine.states import ContactState
 from tests.conftest import TEST_REDIS_URL, engine_settings
 from tests.harness import AGENT_ID, Harness, quick_policy
 
@@ -188,3 +189,17 @@ async def claimed_attempt(runtime: Runtime, number: str = NUMBERS[0]) -> tuple[s
     async with runtime.sessions() as session, session.begin():
         claimed = await claim(session, [target], margin_seconds=120)
     return campaign_id, claimed[contact.id]
+
+
+async def queued_targets(runtime: Runtime, count: int) -> tuple[str, list[DialTarget]]:
+    """A running campaign whose ``count`` contacts are queued; their dial targets."""
+    campaign_id = await running_campaign(runtime, NUMBERS[:count])
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(Contact)
+            .where(Contact.campaign_id == campaign_id)
+            .values(state=ContactState.QUEUED.value, queued_at=utcnow())
+        )
+    ids = [contact.id for contact in await contacts_of(runtime, campaign_id)]
+    async with runtime.sessions() as session:
+        return campaign_id, await load_targets(session, ids)

@@ -9,39 +9,16 @@ from sqlalchemy import select, update
 
 from campaign_engine.db.models import CallAttempt, Contact, utcnow
 from campaign_engine.dialer import attempts
-from campaign_engine.dialer import claim as claim_module
-from campaign_engine.dialer.targets import DialTarget, load_targets
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ContactState
-from tests.dialer.support import NUMBERS, contacts_of, running_campaign
-
-MARGIN = 120
-
-
-async def queued(runtime: Runtime, count: int) -> tuple[str, list[DialTarget]]:
-    """A running campaign whose ``count`` contacts are queued; their dial targets."""
-    campaign_id = await running_campaign(runtime, NUMBERS[:count])
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            update(Contact)
-            .where(Contact.campaign_id == campaign_id)
-            .values(state=ContactState.QUEUED.value, queued_at=utcnow())
-        )
-    ids = [contact.id for contact in await contacts_of(runtime, campaign_id)]
-    async with runtime.sessions() as session:
-        return campaign_id, await load_targets(session, ids)
-
-
-async def claim(runtime: Runtime, targets: list[DialTarget]) -> dict[int, int]:
-    async with runtime.sessions() as session, session.begin():
-        return await claim_module.claim(session, targets, margin_seconds=MARGIN)
+from tests.dialer.support import contacts_of, queued_targets
 
 
 async def test_hand_back_returns_only_queued_contacts_to_waiting_with_their_reason(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 3)
+    campaign_id, targets = await queued_targets(runtime, 3)
     due = utcnow().replace(microsecond=0) + timedelta(hours=1)
     async with runtime.sessions() as session, session.begin():
         await session.execute(
@@ -71,7 +48,7 @@ async def test_hand_back_returns_only_queued_contacts_to_waiting_with_their_reas
 async def test_hand_back_parks_contacts_with_no_time_left_without_a_due_time(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 1)
+    campaign_id, targets = await queued_targets(runtime, 1)
     async with runtime.sessions() as session, session.begin():
         assert await attempts.hand_back(session, targets, parked=True, reason="no time") == 1
         assert await attempts.hand_back(session, [], reason="nothing") == 0
@@ -83,7 +60,7 @@ async def test_hand_back_parks_contacts_with_no_time_left_without_a_due_time(
 async def test_close_unattempted_closes_only_queued_contacts_with_the_state_and_reason(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 2)
+    campaign_id, targets = await queued_targets(runtime, 2)
     async with runtime.sessions() as session, session.begin():
         await session.execute(
             update(Contact)

@@ -14,28 +14,14 @@ from campaign_engine.campaigns.window_check import local_day_bounds
 from campaign_engine.db.models import CallAttempt, Contact, Suppression, utcnow
 from campaign_engine.dialer import claim as claim_module
 from campaign_engine.dialer import number_checks
-from campaign_engine.dialer.targets import DialTarget, load_targets
+from campaign_engine.dialer.targets import DialTarget
 from campaign_engine.failure_kinds import FailureKind
 from campaign_engine.runtime import Runtime
 from campaign_engine.states import ATTEMPT_OPEN, CampaignState, ContactState, state_values
 from tests.blocked import until_blocked
-from tests.dialer.support import NUMBERS, attempts_of, contacts_of, running_campaign
+from tests.dialer.support import NUMBERS, attempts_of, contacts_of, queued_targets
 
 MARGIN = 120
-
-
-async def queued(runtime: Runtime, count: int) -> tuple[str, list[DialTarget]]:
-    """A running campaign whose ``count`` contacts are queued; their dial targets."""
-    campaign_id = await running_campaign(runtime, NUMBERS[:count])
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            update(Contact)
-            .where(Contact.campaign_id == campaign_id)
-            .values(state=ContactState.QUEUED.value, queued_at=utcnow())
-        )
-    ids = [contact.id for contact in await contacts_of(runtime, campaign_id)]
-    async with runtime.sessions() as session:
-        return campaign_id, await load_targets(session, ids)
 
 
 async def claim(runtime: Runtime, targets: list[DialTarget]) -> dict[int, int]:
@@ -46,7 +32,7 @@ async def claim(runtime: Runtime, targets: list[DialTarget]) -> dict[int, int]:
 async def test_a_claim_moves_each_queued_contact_to_dialing_with_one_attempt_row(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 3)
+    campaign_id, targets = await queued_targets(runtime, 3)
     before = utcnow()
 
     won = await claim(runtime, targets)
@@ -69,7 +55,7 @@ async def test_a_claim_moves_each_queued_contact_to_dialing_with_one_attempt_row
 async def test_two_claims_racing_for_the_same_contacts_have_one_winner_per_contact(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 4)
+    campaign_id, targets = await queued_targets(runtime, 4)
 
     first, second = await asyncio.gather(claim(runtime, targets), claim(runtime, targets))
 
@@ -80,7 +66,7 @@ async def test_two_claims_racing_for_the_same_contacts_have_one_winner_per_conta
 
 
 async def test_a_target_read_before_its_count_moved_on_loses_its_claim(runtime: Runtime) -> None:
-    campaign_id, targets = await queued(runtime, 2)
+    campaign_id, targets = await queued_targets(runtime, 2)
     assert len(await claim(runtime, targets[:1])) == 1
     # The contact is queued again for its second attempt; the old target still says 0.
     async with runtime.sessions() as session, session.begin():
@@ -99,7 +85,7 @@ async def test_a_target_read_before_its_count_moved_on_loses_its_claim(runtime: 
 async def test_a_claim_in_a_campaign_that_stopped_running_hands_every_target_back(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 2)
+    campaign_id, targets = await queued_targets(runtime, 2)
     async with runtime.sessions() as session, session.begin():
         await transition(session, campaign_id, CampaignState.PAUSED, actor="tester", reason=None)
 
@@ -111,8 +97,8 @@ async def test_a_claim_in_a_campaign_that_stopped_running_hands_every_target_bac
 
 
 async def test_one_claim_refuses_the_contacts_of_two_campaigns(runtime: Runtime) -> None:
-    _, one = await queued(runtime, 1)
-    _, other = await queued(runtime, 1)
+    _, one = await queued_targets(runtime, 1)
+    _, other = await queued_targets(runtime, 1)
     async with runtime.sessions() as session:
         with pytest.raises(ValueError, match="one campaign"):
             await claim_module.claim(session, one + other, margin_seconds=MARGIN)
@@ -144,7 +130,7 @@ async def open_attempts_by_number(runtime: Runtime) -> dict[str, int]:
 async def test_a_number_suppressed_after_the_gate_is_not_claimed_but_closed_as_suppressed(
     runtime: Runtime,
 ) -> None:
-    campaign_id, targets = await queued(runtime, 3)  # read, as the gate read them: allowed
+    campaign_id, targets = await queued_targets(runtime, 3)  # read, as the gate read them: allowed
     async with runtime.sessions() as session, session.begin():
         session.add(Suppression(kind="number", pattern=NUMBERS[0], reason="asked not to"))
         session.add(Suppression(kind="number", pattern=NUMBERS[1], campaign_id=campaign_id))
@@ -168,8 +154,8 @@ async def test_a_number_suppressed_after_the_gate_is_not_claimed_but_closed_as_s
 async def test_a_number_in_a_call_of_another_campaign_is_handed_back_a_short_while(
     runtime: Runtime,
 ) -> None:
-    first_id, first = await queued(runtime, 2)
-    second_id, second = await queued(runtime, 2)  # the same two numbers
+    first_id, first = await queued_targets(runtime, 2)
+    second_id, second = await queued_targets(runtime, 2)  # the same two numbers
     assert len(await claim(runtime, first)) == 2
     before = utcnow()
 
@@ -192,8 +178,8 @@ async def test_a_number_in_a_call_of_another_campaign_is_handed_back_a_short_whi
 async def test_two_campaigns_claiming_the_same_numbers_at_once_open_one_attempt_per_number(
     runtime: Runtime,
 ) -> None:
-    one_id, one = await queued(runtime, 4)
-    other_id, other = await queued(runtime, 4)
+    one_id, one = await queued_targets(runtime, 4)
+    other_id, other = await queued_targets(runtime, 4)
 
     results = await asyncio.gather(claim_checked(runtime, one), claim_checked(runtime, other))
 
@@ -209,8 +195,8 @@ async def test_two_campaigns_claiming_the_same_numbers_at_once_open_one_attempt_
 
 
 async def test_the_daily_cap_across_campaigns_is_enforced_at_the_claim(runtime: Runtime) -> None:
-    _, other = await queued(runtime, 1)
-    mine_id, mine = await queued(runtime, 2)
+    _, other = await queued_targets(runtime, 1)
+    mine_id, mine = await queued_targets(runtime, 2)
     assert len(await claim(runtime, other)) == 1
     async with runtime.sessions() as session, session.begin():  # that call is over
         await session.execute(update(CallAttempt).values(state="ended", outcome="no_answer"))
@@ -231,8 +217,8 @@ async def test_an_attempt_the_claim_could_not_see_yet_wins_the_number_without_fa
 ) -> None:
     """The backstop: an open attempt of the number committed while the claim runs (here
     written by hand, past every check) — the claim's contact is given back, the rest won."""
-    other_id, other = await queued(runtime, 1)
-    mine_id, mine = await queued(runtime, 2)
+    other_id, other = await queued_targets(runtime, 1)
+    mine_id, mine = await queued_targets(runtime, 2)
     async with runtime.sessions() as blocker, blocker.begin():
         blocker.add(
             CallAttempt(
